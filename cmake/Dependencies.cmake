@@ -1,0 +1,18 @@
+# Every third-party library comes from a Debian package (scripts/install-deps.sh).
+# Nothing is fetched at configure, build or run time.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(fmt REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(CLI11 REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(PNG REQUIRED IMPORTED_TARGET libpng)
+pkg_check_modules(WEBP REQUIRED IMPORTED_TARGET libwebp)
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+if(GLIMPSE_TESTS)
+  find_package(GTest REQUIRED)
+endif()
+if(GLIMPSE_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()

@@ -1,0 +1,30 @@
+# Compiler flags for project code only (third-party headers are included as SYSTEM).
+add_library(glimpse_options INTERFACE)
+target_compile_options(glimpse_options INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wshadow -Wnon-virtual-dtor -Wno-missing-field-initializers>
+  $<$<AND:$<COMPILE_LANGUAGE:CXX>,$<BOOL:${GLIMPSE_WERROR}>>:-Werror>)
+if(GLIMPSE_SANITIZE)
+  target_compile_options(glimpse_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer>)
+  target_link_options(glimpse_options INTERFACE -fsanitize=address,undefined)
+endif()
+target_compile_definitions(glimpse_options INTERFACE $<$<BOOL:${GLIMPSE_CUDA}>:GLIMPSE_WITH_CUDA=1>)
+
+# glimpse_add_library(NAME SOURCES... [DEPS ...]): one room of the engine as a static library.
+function(glimpse_add_library name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(${name} STATIC ${ARG_SOURCES})
+  target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(${name} PUBLIC glimpse_options ${ARG_DEPS})
+endfunction()
+
+# glimpse_add_test(NAME SOURCES... [DEPS ...] [LABELS ...]): a GoogleTest program registered with ctest.
+function(glimpse_add_test name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gtest GTest::gtest_main)
+  target_compile_definitions(${name} PRIVATE
+    GLIMPSE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GLIMPSE_BINARY_DIR="${PROJECT_BINARY_DIR}")
+  include(GoogleTest)
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+endfunction()

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds every preset CI checks, and runs every test:
+#   release (all unit, parity and server tests), asan (parsers and server under ASan+UBSan),
+#   cuda (compiled only: no GPU on CI), then the Python tests (real server, headless Chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${GLIMPSE_JOBS:-$(nproc)}
+
+scripts/install-deps.sh
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "release: build"
+cmake --preset release >/dev/null
+cmake --build --preset release -j "$JOBS"
+step "release: tests"
+ctest --preset release -j "$JOBS"
+
+step "asan: build"
+cmake --preset asan >/dev/null
+cmake --build --preset asan -j "$JOBS"
+step "asan: tests labelled 'sanitize'"
+ctest --preset asan -j "$JOBS"
+
+if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
+  step "cuda: compile only (no GPU here)"
+  cmake --preset cuda >/dev/null
+  cmake --build --preset cuda -j "$JOBS"
+else
+  step "cuda: skipped, no nvcc on this machine"
+fi
+
+if [[ -d tests/python ]] && compgen -G "tests/python/test_*.py" >/dev/null; then
+  step "python tests"
+  GLIMPSE_BUILD_DIR="$PWD/build/release" /usr/bin/python3 -m pytest -q tests/python
+fi

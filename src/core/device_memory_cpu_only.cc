@@ -1,0 +1,12 @@
+#include "core/device_memory.h"
+#include "core/error.h"
+
+namespace glimpse {
+
+void* device_allocate(size_t) {
+  fail(ErrorKind::kUnsupported, "this glimpse was built without CUDA (configure with the 'cuda' preset)");
+}
+
+void device_free(void*) {}
+
+}  // namespace glimpse
