@@ -28,3 +28,10 @@ function(glimpse_add_test name)
   include(GoogleTest)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
+
+if(GLIMPSE_FUZZ)
+  # Instrument every project library for coverage; the fuzz targets add the libFuzzer main.
+  target_compile_options(glimpse_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer>)
+  target_link_options(glimpse_options INTERFACE -fsanitize=address,undefined)
+endif()
