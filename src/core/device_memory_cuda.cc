@@ -1,0 +1,77 @@
+// Device memory for Storage: a caching allocator over plain cudaMalloc (never managed memory).
+// Freed blocks are kept per rounded size and reused, so steady-state decode steps allocate nothing.
+#include <cuda_runtime.h>
+
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include "core/device_memory.h"
+#include "core/error.h"
+
+namespace glimpse {
+namespace {
+
+// Sizes round up to 512 B below 1 MiB and to 2 MiB above, bounding waste and the number of bins.
+size_t round_size(size_t bytes) {
+  constexpr size_t kSmall = 512, kLarge = 2u << 20;
+  if (bytes < (1u << 20)) return (bytes + kSmall - 1) / kSmall * kSmall;
+  return (bytes + kLarge - 1) / kLarge * kLarge;
+}
+
+class CachingAllocator {
+ public:
+  void* allocate(size_t bytes) {
+    const size_t size = round_size(bytes == 0 ? 1 : bytes);
+    std::lock_guard lock(mutex_);
+    auto it = free_.find(size);
+    if (it != free_.end()) {
+      void* ptr = it->second;
+      free_.erase(it);
+      live_[ptr] = size;
+      return ptr;
+    }
+    void* ptr = nullptr;
+    cudaError_t err = cudaMalloc(&ptr, size);
+    if (err == cudaErrorMemoryAllocation && !free_.empty()) {
+      release_cached_locked();  // give cached blocks back and try once more
+      (void)cudaGetLastError();
+      err = cudaMalloc(&ptr, size);
+    }
+    if (err != cudaSuccess)
+      fail(ErrorKind::kLimitExceeded, "cudaMalloc of {} bytes failed: {}", size, cudaGetErrorString(err));
+    live_[ptr] = size;
+    return ptr;
+  }
+
+  void release(void* ptr) {
+    if (!ptr) return;
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(ptr);
+    if (it == live_.end()) return;
+    free_.emplace(it->second, ptr);
+    live_.erase(it);
+  }
+
+ private:
+  void release_cached_locked() {
+    for (auto& [size, ptr] : free_) cudaFree(ptr);
+    free_.clear();
+  }
+
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  std::unordered_map<void*, size_t> live_;
+};
+
+CachingAllocator& allocator() {
+  static auto* instance = new CachingAllocator();  // never destroyed: frees after CUDA teardown are unsafe
+  return *instance;
+}
+
+}  // namespace
+
+void* device_allocate(size_t bytes) { return allocator().allocate(bytes); }
+void device_free(void* ptr) { allocator().release(ptr); }
+
+}  // namespace glimpse
