@@ -1,0 +1,64 @@
+// Builds a model prompt from OpenAI-style chat messages: renders the chat template, loads and
+// preprocesses every image, expands each <|image|> placeholder to the image's token count (as
+// Glm4vProcessor does) and tokenizes the result.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "io/image_preprocess.h"
+#include "io/media.h"
+
+namespace glimpse::io {
+
+class Tokenizer;
+class ChatTemplate;
+
+// ordered_json keeps the client's key order, which templates can print (chat_template.h); a plain
+// nlohmann::json converts implicitly.
+struct PromptRequest {
+  nlohmann::ordered_json messages;  // OpenAI chat messages (content: string or content parts)
+  bool add_generation_prompt = true;
+  nlohmann::ordered_json template_kwargs = nlohmann::ordered_json::object();  // template variables
+  nlohmann::ordered_json tools;                                               // null when absent
+};
+
+struct Prompt {
+  std::string text;          // rendered template, placeholders not yet expanded
+  std::vector<int32_t> ids;  // tokenized with every <|image|> expanded to num_tokens copies
+  std::vector<PreparedImage> images;  // in placeholder order
+};
+
+// Owns the tokenizer, chat template and image processor settings of one model directory.
+class PromptBuilder {
+ public:
+  explicit PromptBuilder(const std::string& model_dir);
+  ~PromptBuilder();
+  PromptBuilder(PromptBuilder&&) noexcept;
+  PromptBuilder& operator=(PromptBuilder&&) noexcept;
+
+  // Throws Error naming the message / part at fault: kInvalidArgument for malformed messages or a
+  // placeholder count that differs from the number of images, plus fetch/decode errors.
+  Prompt build(const PromptRequest& request, const MediaPolicy& policy) const;
+  // Decode + preprocess one encoded image (content_hash set), with the default ImageLimits.
+  PreparedImage prepare_image(std::span<const uint8_t> encoded) const;
+  PreparedImage prepare_image(std::span<const uint8_t> encoded, const ImageLimits& limits) const;
+
+  const Tokenizer& tokenizer() const;
+  const ChatTemplate& chat_template() const;
+  const ImageProcessorConfig& image_config() const { return image_config_; }
+  int32_t image_token_id() const { return image_token_id_; }
+
+ private:
+  std::unique_ptr<Tokenizer> tokenizer_;
+  std::unique_ptr<ChatTemplate> template_;
+  ImageProcessorConfig image_config_;
+  int32_t image_token_id_ = -1;
+};
+
+}  // namespace glimpse::io
