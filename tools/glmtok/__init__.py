@@ -16,9 +16,12 @@ API (everything else in this package is private):
     write_chat_template(out_dir) -> Path
         (Re)write chat_template.jinja, the GLM-4.6V-style template (see CHAT_TEMPLATE).
 
-    write_processor_config(out_dir, min_pixels, max_pixels, legacy=False) -> Path
+    write_processor_config(out_dir, min_pixels, max_pixels, legacy=False, family="Glm46V") -> Path
         Write the image processor settings: processor_config.json (transformers 5.x layout)
-        or, with legacy=True, preprocessor_config.json (transformers 4.x layout).
+        or, with legacy=True, preprocessor_config.json (transformers 4.x layout). ``family``
+        names the processor classes: "Glm46V" (Glm46VProcessor) or "Glm4v" (Glm4vProcessor).
+        The pixel limits are compared against 2*h*w (temporal patch 2), so one image yields
+        at most max_pixels / (2*28*28) merged tokens.
 
 Training is deterministic for a given corpus order (checked by tools/reference).
 """
@@ -202,8 +205,12 @@ def write_chat_template(out_dir: str | Path) -> Path:
     return path
 
 
-def write_processor_config(out_dir: str | Path, min_pixels: int, max_pixels: int, legacy: bool = False) -> Path:
+def write_processor_config(
+    out_dir: str | Path, min_pixels: int, max_pixels: int, legacy: bool = False, family: str = "Glm46V"
+) -> Path:
     """Write the image processor settings in the 5.x (processor_config.json) or 4.x layout."""
+    if family not in ("Glm46V", "Glm4v"):
+        raise ValueError(f"family must be Glm46V or Glm4v, not {family!r}")
     image_processor = {
         "do_convert_rgb": True,
         "do_normalize": True,
@@ -221,12 +228,16 @@ def write_processor_config(out_dir: str | Path, min_pixels: int, max_pixels: int
     out = Path(out_dir)
     if legacy:
         path = out / "preprocessor_config.json"
-        body = {**image_processor, "image_processor_type": "Glm46VImageProcessor", "processor_class": "Glm46VProcessor"}
+        body = {
+            **image_processor,
+            "image_processor_type": f"{family}ImageProcessor",
+            "processor_class": f"{family}Processor",
+        }
     else:
         path = out / "processor_config.json"
         body = {
-            "image_processor": {**image_processor, "image_processor_type": "Glm46VImageProcessor"},
-            "processor_class": "Glm46VProcessor",
+            "image_processor": {**image_processor, "image_processor_type": f"{family}ImageProcessor"},
+            "processor_class": f"{family}Processor",
         }
     path.write_text(json.dumps(body, indent=2) + "\n")
     return path
