@@ -32,8 +32,8 @@ int main(int argc, char** argv) {
   using namespace glimpse;
   CLI::App app{"glimpse: fast GLM-4.6V-class vision-language inference, serving and timing"};
   app.require_subcommand(1);
-  app.set_version_flag("--version",
-                       fmt::format("glimpse {} ({}{})", kVersion, kGitSha, kBuiltWithCuda ? ", cuda" : ""));
+  app.set_version_flag("--version", fmt::format("glimpse {} ({}{})", kVersion, kGitSha,
+                                                kBuiltWithCuda ? ", cuda" : ""));
 
   auto& commands = cli::registry();
   std::stable_sort(commands.begin(), commands.end(),

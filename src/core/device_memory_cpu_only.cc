@@ -4,7 +4,8 @@
 namespace glimpse {
 
 void* device_allocate(size_t) {
-  fail(ErrorKind::kUnsupported, "this glimpse was built without CUDA (configure with the 'cuda' preset)");
+  fail(ErrorKind::kUnsupported,
+       "this glimpse was built without CUDA (configure with the 'cuda' preset)");
 }
 
 void device_free(void*) {}

@@ -39,7 +39,8 @@ class CachingAllocator {
       err = cudaMalloc(&ptr, size);
     }
     if (err != cudaSuccess)
-      fail(ErrorKind::kLimitExceeded, "cudaMalloc of {} bytes failed: {}", size, cudaGetErrorString(err));
+      fail(ErrorKind::kLimitExceeded, "cudaMalloc of {} bytes failed: {}", size,
+           cudaGetErrorString(err));
     live_[ptr] = size;
     return ptr;
   }
@@ -65,13 +66,18 @@ class CachingAllocator {
 };
 
 CachingAllocator& allocator() {
-  static auto* instance = new CachingAllocator();  // never destroyed: frees after CUDA teardown are unsafe
+  static auto* instance =
+      new CachingAllocator();  // never destroyed: frees after CUDA teardown are unsafe
   return *instance;
 }
 
 }  // namespace
 
-void* device_allocate(size_t bytes) { return allocator().allocate(bytes); }
-void device_free(void* ptr) { allocator().release(ptr); }
+void* device_allocate(size_t bytes) {
+  return allocator().allocate(bytes);
+}
+void device_free(void* ptr) {
+  allocator().release(ptr);
+}
 
 }  // namespace glimpse

@@ -13,10 +13,18 @@ struct DTypeInfo {
 };
 
 constexpr std::array<DTypeInfo, 12> kTypes{{
-    {DType::kF32, "F32", 4},      {DType::kBF16, "BF16", 2},       {DType::kF16, "F16", 2},
-    {DType::kF8E4M3, "F8_E4M3", 1}, {DType::kF8E5M2, "F8_E5M2", 1}, {DType::kI64, "I64", 8},
-    {DType::kI32, "I32", 4},      {DType::kI16, "I16", 2},         {DType::kI8, "I8", 1},
-    {DType::kU8, "U8", 1},        {DType::kBool, "BOOL", 1},       {DType::kF64, "F64", 8},
+    {DType::kF32, "F32", 4},
+    {DType::kBF16, "BF16", 2},
+    {DType::kF16, "F16", 2},
+    {DType::kF8E4M3, "F8_E4M3", 1},
+    {DType::kF8E5M2, "F8_E5M2", 1},
+    {DType::kI64, "I64", 8},
+    {DType::kI32, "I32", 4},
+    {DType::kI16, "I16", 2},
+    {DType::kI8, "I8", 1},
+    {DType::kU8, "U8", 1},
+    {DType::kBool, "BOOL", 1},
+    {DType::kF64, "F64", 8},
 }};
 
 const DTypeInfo& info(DType dtype) {
@@ -27,8 +35,12 @@ const DTypeInfo& info(DType dtype) {
 
 }  // namespace
 
-size_t dtype_size(DType dtype) { return info(dtype).size; }
-std::string_view dtype_name(DType dtype) { return info(dtype).name; }
+size_t dtype_size(DType dtype) {
+  return info(dtype).size;
+}
+std::string_view dtype_name(DType dtype) {
+  return info(dtype).name;
+}
 
 bool parse_dtype(std::string_view name, DType* out) {
   for (const auto& t : kTypes) {
@@ -62,7 +74,7 @@ uint16_t f32_to_f16(float value) {
   const float a = std::fabs(value);
   if (std::isnan(value)) return uint16_t(sign | 0x7e00u);
   if (a >= 65520.0f) return uint16_t(sign | 0x7c00u);  // rounds to infinity
-  if (a < 6.103515625e-05f) {                          // subnormal range: round to multiple of 2^-24
+  if (a < 6.103515625e-05f) {  // subnormal range: round to multiple of 2^-24
     return uint16_t(sign | uint16_t(std::nearbyint(a * 16777216.0f)));
   }
   uint32_t exp = ((bits >> 23) & 0xffu) - 112;

@@ -9,7 +9,20 @@
 
 namespace glimpse {
 
-enum class DType : uint8_t { kF32, kBF16, kF16, kF8E4M3, kF8E5M2, kI64, kI32, kI16, kI8, kU8, kBool, kF64 };
+enum class DType : uint8_t {
+  kF32,
+  kBF16,
+  kF16,
+  kF8E4M3,
+  kF8E5M2,
+  kI64,
+  kI32,
+  kI16,
+  kI8,
+  kU8,
+  kBool,
+  kF64
+};
 
 size_t dtype_size(DType dtype);
 std::string_view dtype_name(DType dtype);  // "F32", "BF16", ... (safetensors spelling)
@@ -19,7 +32,9 @@ bool parse_dtype(std::string_view name, DType* out);
 bool is_float_weight(DType dtype);
 
 // bf16 is the top half of an IEEE binary32.
-inline float bf16_to_f32(uint16_t bits) { return std::bit_cast<float>(uint32_t(bits) << 16); }
+inline float bf16_to_f32(uint16_t bits) {
+  return std::bit_cast<float>(uint32_t(bits) << 16);
+}
 
 // Round to nearest even, as torch does; NaN stays NaN.
 inline uint16_t f32_to_bf16(float value) {

@@ -35,7 +35,8 @@ int exit_code_for(ErrorKind kind);
 
 class Error : public std::runtime_error {
  public:
-  Error(ErrorKind kind, std::string message) : std::runtime_error(std::move(message)), kind_(kind) {}
+  Error(ErrorKind kind, std::string message)
+      : std::runtime_error(std::move(message)), kind_(kind) {}
   ErrorKind kind() const { return kind_; }
 
  private:
@@ -60,9 +61,9 @@ decltype(auto) with_context(const std::string& context, Fn&& fn) {
 }  // namespace glimpse
 
 // Internal invariant; a failure is a glimpse bug, reported as an Error, never UB.
-#define GLIMPSE_ASSERT(cond)                                                                    \
-  do {                                                                                          \
-    if (!(cond))                                                                                \
+#define GLIMPSE_ASSERT(cond)                                                                       \
+  do {                                                                                             \
+    if (!(cond))                                                                                   \
       ::glimpse::fail(::glimpse::ErrorKind::kInternal, "internal check failed: {} ({}:{})", #cond, \
-                      __FILE__, __LINE__);                                                      \
+                      __FILE__, __LINE__);                                                         \
   } while (0)

@@ -41,7 +41,8 @@ Tensor read_npy(const std::string& path) {
     for (int i = 0; i < 4; ++i) header_len |= size_t(uint8_t(data[8 + i])) << (8 * i);
     header_start = 12;
   }
-  if (header_start + header_len > data.size()) fail(ErrorKind::kCorrupt, "{}: truncated header", path);
+  if (header_start + header_len > data.size())
+    fail(ErrorKind::kCorrupt, "{}: truncated header", path);
   const std::string header = data.substr(header_start, header_len);
 
   std::smatch m;
@@ -73,7 +74,8 @@ Tensor read_npy(const std::string& path) {
 
   if (found->dtype == DType::kF64) {
     Tensor t = Tensor::empty(shape, DType::kF32);
-    std::vector<double> tmp(size_t(shape_numel(shape)));  // copy first: the payload may be unaligned
+    std::vector<double> tmp(
+        size_t(shape_numel(shape)));  // copy first: the payload may be unaligned
     std::memcpy(tmp.data(), data.data() + payload, need);
     for (size_t i = 0; i < tmp.size(); ++i) t.data<float>()[i] = float(tmp[i]);
     return t;
@@ -87,11 +89,14 @@ void write_npy(const std::string& path, const Tensor& tensor) {
   const char* code = nullptr;
   for (const auto& d : kDescrs)
     if (d.dtype == tensor.dtype()) code = d.code;
-  if (!code) fail(ErrorKind::kUnsupported, "{}: cannot write {} tensors", path, dtype_name(tensor.dtype()));
+  if (!code)
+    fail(ErrorKind::kUnsupported, "{}: cannot write {} tensors", path, dtype_name(tensor.dtype()));
   std::string shape = "(";
-  for (size_t i = 0; i < tensor.shape().size(); ++i) shape += (i ? ", " : "") + std::to_string(tensor.shape()[i]);
+  for (size_t i = 0; i < tensor.shape().size(); ++i)
+    shape += (i ? ", " : "") + std::to_string(tensor.shape()[i]);
   shape += tensor.dim() == 1 ? ",)" : ")";
-  std::string header = std::string("{'descr': '") + code + "', 'fortran_order': False, 'shape': " + shape + ", }";
+  std::string header =
+      std::string("{'descr': '") + code + "', 'fortran_order': False, 'shape': " + shape + ", }";
   while ((10 + header.size() + 1) % 64) header += ' ';
   header += '\n';
   std::ofstream out(path, std::ios::binary);

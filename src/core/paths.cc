@@ -4,7 +4,9 @@
 
 namespace glimpse {
 
-std::string source_dir() { return GLIMPSE_SOURCE_DIR; }
+std::string source_dir() {
+  return GLIMPSE_SOURCE_DIR;
+}
 
 std::string default_model_dir() {
   if (const char* env = std::getenv("GLIMPSE_MODEL"); env && *env) return env;

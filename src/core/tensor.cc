@@ -7,7 +7,9 @@
 
 namespace glimpse {
 
-const char* device_name(Device device) { return device == Device::kCUDA ? "cuda" : "cpu"; }
+const char* device_name(Device device) {
+  return device == Device::kCUDA ? "cuda" : "cpu";
+}
 
 std::string shape_string(const Shape& shape) {
   std::string s = "[";
@@ -52,7 +54,8 @@ Storage::~Storage() {
 Tensor::Tensor(std::shared_ptr<Storage> storage, size_t byte_offset, DType dtype, Shape shape)
     : storage_(std::move(storage)), offset_(byte_offset), dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t d : shape_)
-    if (d < 0) fail(ErrorKind::kInvalidArgument, "negative dimension in shape {}", shape_string(shape_));
+    if (d < 0)
+      fail(ErrorKind::kInvalidArgument, "negative dimension in shape {}", shape_string(shape_));
   if (storage_ && offset_ + nbytes() > storage_->bytes())
     fail(ErrorKind::kInternal, "tensor {} of {} bytes at offset {} exceeds its storage of {} bytes",
          shape_string(shape_), nbytes(), offset_, storage_->bytes());
@@ -71,7 +74,8 @@ Tensor Tensor::zeros(Shape shape, DType dtype) {
 
 Tensor Tensor::from_vector(const std::vector<float>& values, Shape shape) {
   if (shape_numel(shape) != int64_t(values.size()))
-    fail(ErrorKind::kInvalidArgument, "{} values do not fill shape {}", values.size(), shape_string(shape));
+    fail(ErrorKind::kInvalidArgument, "{} values do not fill shape {}", values.size(),
+         shape_string(shape));
   Tensor t = empty(std::move(shape), DType::kF32);
   std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(float));
   return t;
@@ -107,7 +111,8 @@ Tensor Tensor::view(Shape shape) const {
 Tensor Tensor::slice_rows(int64_t begin, int64_t end) const {
   const int64_t rows = size(0);
   if (begin < 0 || end < begin || end > rows)
-    fail(ErrorKind::kInternal, "rows [{}, {}) out of range for shape {}", begin, end, shape_string(shape_));
+    fail(ErrorKind::kInternal, "rows [{}, {}) out of range for shape {}", begin, end,
+         shape_string(shape_));
   Shape shape = shape_;
   shape[0] = end - begin;
   const size_t row_bytes = rows ? nbytes() / size_t(rows) : 0;
@@ -125,7 +130,9 @@ Tensor Tensor::to_f32() const {
   float* dst = out.data<float>();
   const int64_t n = numel();
   switch (dtype_) {
-    case DType::kF32: std::memcpy(dst, raw_data(), nbytes()); break;
+    case DType::kF32:
+      std::memcpy(dst, raw_data(), nbytes());
+      break;
     case DType::kBF16: {
       const uint16_t* src = data<uint16_t>();
       for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(src[i]);

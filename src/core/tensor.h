@@ -69,7 +69,9 @@ class Tensor {
   T* data() const {
     return static_cast<T*>(raw_data());
   }
-  std::span<const std::byte> bytes() const { return {static_cast<const std::byte*>(raw_data()), nbytes()}; }
+  std::span<const std::byte> bytes() const {
+    return {static_cast<const std::byte*>(raw_data()), nbytes()};
+  }
 
   // Same bytes, new shape with the same element count; one dimension may be -1.
   Tensor view(Shape shape) const;

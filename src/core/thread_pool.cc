@@ -30,7 +30,9 @@ ThreadPool& ThreadPool::global() {
   return pool;
 }
 
-void ThreadPool::set_global_threads(int threads) { g_global_threads = threads; }
+void ThreadPool::set_global_threads(int threads) {
+  g_global_threads = threads;
+}
 
 void ThreadPool::run_chunks() {
   for (;;) {
