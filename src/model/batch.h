@@ -1,0 +1,61 @@
+// Batched, paged decoding for serving: many sequences share one pool of fixed-size KV blocks
+// (paged KV cache with a block table per sequence), and one step runs prefill chunks and decode
+// tokens of several sequences together. Linear layers see all the step's tokens at once (one GEMM
+// with M = tokens in the step); attention runs per sequence over its own blocks.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "core/tensor.h"
+#include "model/config.h"
+
+namespace glimpse::model {
+
+class Glm4vModel;
+
+// K and V of every layer in blocks of `block_size` tokens: per layer f32
+// [num_blocks, block_size, kv_heads, head_dim]. Block ids are handed out and returned by the
+// scheduler (engine/); the pool only stores.
+class KvBlockPool {
+ public:
+  KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t block_size);
+
+  int64_t num_blocks() const { return num_blocks_; }
+  int64_t block_size() const { return block_size_; }
+  int64_t layers() const { return int64_t(keys_.size()); }
+  size_t bytes() const;  // device/host memory the pool holds
+  static size_t bytes_per_token(const ModelConfig& config);
+
+  // One block of one layer: [block_size, kv_heads, head_dim] views.
+  Tensor keys(int64_t layer, int32_t block) const;
+  Tensor values(int64_t layer, int32_t block) const;
+  // Copies a block's contents (all layers) into another (copy-on-write of a shared prefix block).
+  void copy_block(int32_t from, int32_t to);
+
+ private:
+  int64_t num_blocks_ = 0, block_size_ = 0;
+  std::vector<Tensor> keys_, values_;
+};
+
+// One sequence's share of a step: `ids` are the next tokens to run (a prefill chunk, or one decode
+// token), at `positions` (int64 [3, ids.size()]). The sequence already holds `cached_tokens` in its
+// blocks; `block_table` covers cached_tokens + ids.size() tokens.
+struct SequenceChunk {
+  std::span<const int32_t> ids;
+  Tensor positions;
+  std::span<const int32_t> block_table;
+  int64_t cached_tokens = 0;
+  // The request's image embeddings (f32 [image tokens, hidden]) and how many of its image tokens
+  // came before this chunk, so the chunk's image tokens take the right rows. nullptr: no images.
+  const Tensor* image_embeds = nullptr;
+  int64_t image_rows_before = 0;
+  bool want_logits = false;  // logits of the chunk's last token (end of prompt, or a decode step)
+};
+
+// Runs one step over every chunk, writing their keys/values into `pool`. Returns f32 logits
+// [number of chunks with want_logits, vocab], in chunk order.
+Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks, KvBlockPool& pool);
+
+}  // namespace glimpse::model
