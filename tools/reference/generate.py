@@ -35,6 +35,7 @@ from tokenizer_strings import tokenizer_test_strings  # noqa: E402
 
 NEW_TOKENS = 16
 TOP_K = 5
+MIN_CORPUS_ENTRIES = 2000
 
 
 def _write_json(path: Path, value, compact: bool = False) -> None:
@@ -207,6 +208,8 @@ def write_tokenizer_corpus(out: Path, model_name: str) -> int:
                 "decoded_skip_special": tokenizer.decode(ids, skip_special_tokens=True),
             }
         )
+    if len(entries) < MIN_CORPUS_ENTRIES:
+        raise RuntimeError(f"only {len(entries)} distinct tokenizer strings; add to tokenizer_strings.FAMILIES")
     corpus = {"tokenizer": f"models/{model_name}", "entries": entries}
     _write_json(out / "tokenizer_corpus.json", corpus, compact=True)
     return len(entries)

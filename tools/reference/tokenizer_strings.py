@@ -216,15 +216,15 @@ def _mixed_scripts(rng: random.Random) -> str:
 
 
 FAMILIES = [
-    (_english, 420),
-    (_chinese, 220),
+    (_english, 480),
+    (_chinese, 260),
     (_japanese, 160),
     (_code, 220),
     (_emoji, 160),
     (_whitespace, 200),
-    (_digits, 200),
+    (_digits, 240),
     (_long_word, 120),
-    (_special, 240),
+    (_special, 280),
     (_mixed_scripts, 160),
 ]
 
