@@ -1,0 +1,42 @@
+// Scaled dot-product attention: causal with grouped KV heads (the text decoder over its KV cache)
+// and bidirectional within variable-length segments (the vision tower, one segment per image
+// frame).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "core/tensor.h"
+#include "ops/dispatch.h"
+
+namespace glimpse::ops {
+
+namespace cpu {
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset,
+                        float scale);
+Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         std::span<const int64_t> cu_seqlens, float scale);
+}  // namespace cpu
+namespace cuda {
+Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset,
+                        float scale);
+Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                         std::span<const int64_t> cu_seqlens, float scale);
+}  // namespace cuda
+
+// q: f32 [n, heads, d]; k, v: f32 [keys, kv_heads, d] with heads a multiple of kv_heads (query head
+// h reads KV head h / (heads / kv_heads)). Query i sits at position q_offset + i and sees keys
+// [0, q_offset + i]. Returns f32 [n, heads · d].
+inline Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset,
+                               float scale) {
+  GLIMPSE_OPS_DISPATCH(q, causal_attention, q, k, v, q_offset, scale);
+}
+
+// q, k, v: f32 [tokens, heads, d]; tokens [cu_seqlens[s], cu_seqlens[s+1]) attend to each other
+// only. cu_seqlens starts at 0 and ends at tokens. Returns f32 [tokens, heads · d].
+inline Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                std::span<const int64_t> cu_seqlens, float scale) {
+  GLIMPSE_OPS_DISPATCH(q, segment_attention, q, k, v, cu_seqlens, scale);
+}
+
+}  // namespace glimpse::ops

@@ -1,0 +1,17 @@
+#include "ops/dispatch.h"
+
+namespace glimpse::ops {
+
+void fail_no_cuda(const char* op) {
+  fail(ErrorKind::kUnsupported, "{}: the tensor is on the GPU but this build has no CUDA backend",
+       op);
+}
+
+void check_f32(const Tensor& t, const char* op, const char* what) {
+  if (!t.defined()) fail(ErrorKind::kInvalidArgument, "{}: {} is undefined", op, what);
+  if (t.dtype() != DType::kF32)
+    fail(ErrorKind::kInvalidArgument, "{}: {} must be F32, got {}", op, what,
+         dtype_name(t.dtype()));
+}
+
+}  // namespace glimpse::ops

@@ -1,0 +1,28 @@
+// Row normalisations: RMSNorm (every GLM block) and LayerNorm (the patch merger).
+#pragma once
+
+#include "core/tensor.h"
+#include "ops/dispatch.h"
+
+namespace glimpse::ops {
+
+namespace cpu {
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
+}  // namespace cpu
+namespace cuda {
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps);
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps);
+}  // namespace cuda
+
+// x: f32 [..., d]; weight: f32 [d]. y = weight · x / sqrt(mean(x²) + eps), per row.
+inline Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+  GLIMPSE_OPS_DISPATCH(x, rms_norm, x, weight, eps);
+}
+
+// x: f32 [..., d]; weight, bias: f32 [d]. y = (x - mean) / sqrt(var + eps) · weight + bias.
+inline Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  GLIMPSE_OPS_DISPATCH(x, layer_norm, x, weight, bias, eps);
+}
+
+}  // namespace glimpse::ops

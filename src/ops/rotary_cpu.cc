@@ -1,0 +1,42 @@
+#include "core/thread_pool.h"
+#include "ops/rotary.h"
+
+namespace glimpse::ops::cpu {
+
+// Per token and head: reads and writes rotary_dim floats, 6 FLOPs per pair.
+void rotary_inplace(Tensor& x, const Tensor& cos, const Tensor& sin, RotaryLayout layout) {
+  check_f32(x, "rotary", "input");
+  check_f32(cos, "rotary", "cos");
+  check_f32(sin, "rotary", "sin");
+  if (x.dim() != 3)
+    fail(ErrorKind::kInvalidArgument, "rotary: input must be [tokens, heads, head_dim], got {}",
+         shape_string(x.shape()));
+  const int64_t tokens = x.size(0), heads = x.size(1), head_dim = x.size(2);
+  if (cos.dim() != 2 || cos.size(0) != tokens || cos.shape() != sin.shape() ||
+      2 * cos.size(1) > head_dim)
+    fail(ErrorKind::kInvalidArgument, "rotary: cos {} / sin {} must be [{}, ≤{}]",
+         shape_string(cos.shape()), shape_string(sin.shape()), tokens, head_dim / 2);
+  const int64_t pairs = cos.size(1);
+  // Feature indices of pair i: (i·first_step, i·first_step + second_offset).
+  const int64_t first_step = layout == RotaryLayout::kInterleaved ? 2 : 1;
+  const int64_t second_offset = layout == RotaryLayout::kInterleaved ? 1 : pairs;
+  float* data = x.data<float>();
+  const float* cos_data = cos.data<float>();
+  const float* sin_data = sin.data<float>();
+  ThreadPool::global().parallel_for(tokens, 4, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const float* c = cos_data + t * pairs;
+      const float* s = sin_data + t * pairs;
+      for (int64_t h = 0; h < heads; ++h) {
+        float* v = data + (t * heads + h) * head_dim;
+        for (int64_t i = 0; i < pairs; ++i) {
+          const float a = v[i * first_step], b = v[i * first_step + second_offset];
+          v[i * first_step] = a * c[i] - b * s[i];
+          v[i * first_step + second_offset] = b * c[i] + a * s[i];
+        }
+      }
+    }
+  });
+}
+
+}  // namespace glimpse::ops::cpu
