@@ -19,7 +19,8 @@ struct ImageGrid {
   int64_t t = 1, h = 0, w = 0;
 };
 
-// pixel_values: f32 [t*h*w, in_channels*temporal_patch*patch*patch], exactly as the processor emits.
+// pixel_values: f32 [t*h*w, in_channels*temporal_patch*patch*patch], exactly as the processor
+// emits.
 struct ImageInput {
   Tensor pixel_values;
   ImageGrid grid;
@@ -69,7 +70,8 @@ class Glm4vModel {
 
   // The reference's get_rope_index for one prompt: each run of image tokens takes the t/h/w
   // positions of the next grid; text continues after it.
-  MropePositions rope_positions(std::span<const int32_t> ids, const std::vector<ImageGrid>& grids) const;
+  MropePositions rope_positions(std::span<const int32_t> ids,
+                                const std::vector<ImageGrid>& grids) const;
 
   KvCache new_cache(int64_t capacity_tokens) const;
 

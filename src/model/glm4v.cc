@@ -1,0 +1,74 @@
+#include "model/glm4v.h"
+
+#include <cstring>
+
+#include "model/rope_index.h"
+#include "model/text_decoder.h"
+#include "model/vision.h"
+#include "model/weights.h"
+
+namespace glimpse::model {
+
+struct Glm4vModel::Impl {
+  ModelConfig config;
+  VisionTower vision;
+  TextDecoder text;
+};
+
+Glm4vModel::Glm4vModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Glm4vModel::~Glm4vModel() = default;
+
+std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir) {
+  ModelConfig config = load_model_config(model_dir);
+  // The prepared f32 copies are all that compute reads, so the mapped files are released after
+  // this.
+  const ModelWeights weights = ModelWeights::load(model_dir, config);
+  auto impl = std::make_unique<Impl>(
+      Impl{config, VisionTower(weights, config.vision), TextDecoder(weights, config.text)});
+  return std::unique_ptr<Glm4vModel>(new Glm4vModel(std::move(impl)));
+}
+
+const ModelConfig& Glm4vModel::config() const {
+  return impl_->config;
+}
+
+Tensor Glm4vModel::encode_images(const std::vector<ImageInput>& images) const {
+  return impl_->vision.encode(images);
+}
+
+MropePositions Glm4vModel::rope_positions(std::span<const int32_t> ids,
+                                          const std::vector<ImageGrid>& grids) const {
+  return compute_rope_index(ids, grids, impl_->config.image_token_id,
+                            impl_->config.vision.spatial_merge_size);
+}
+
+KvCache Glm4vModel::new_cache(int64_t capacity_tokens) const {
+  return impl_->text.new_cache(capacity_tokens);
+}
+
+Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions,
+                           const Tensor* image_embeds, KvCache& cache, bool all_logits) const {
+  if (ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens given");
+  Tensor hidden = impl_->text.embed(ids);
+  const int64_t width = hidden.size(1);
+  int64_t image_tokens = 0;
+  for (int32_t id : ids) image_tokens += id == impl_->config.image_token_id;
+  const int64_t embed_rows = image_embeds ? image_embeds->size(0) : 0;
+  if (image_embeds && (image_embeds->dtype() != DType::kF32 || image_embeds->dim() != 2 ||
+                       image_embeds->size(1) != width))
+    fail(ErrorKind::kInvalidArgument, "forward: image_embeds must be F32 [rows, {}], got {} {}",
+         width, dtype_name(image_embeds->dtype()), shape_string(image_embeds->shape()));
+  if (image_tokens != embed_rows)
+    fail(ErrorKind::kInvalidArgument,
+         "forward: {} image tokens in the ids but {} image embedding rows", image_tokens,
+         embed_rows);
+  // Image tokens take the vision tower's rows, in order.
+  int64_t next_row = 0;
+  for (size_t i = 0; i < ids.size(); ++i)
+    if (ids[i] == impl_->config.image_token_id)
+      std::memcpy(hidden.data<float>() + int64_t(i) * width,
+                  image_embeds->data<float>() + next_row++ * width, size_t(width) * sizeof(float));
+  return impl_->text.forward(std::move(hidden), positions, cache, all_logits);
+}
+
+}  // namespace glimpse::model

@@ -1,0 +1,149 @@
+#include "model/text_decoder.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/glm4v_weights.h"
+#include "ops/attention.h"
+#include "ops/embedding.h"
+#include "ops/linear.h"
+#include "ops/norms.h"
+#include "ops/rotary.h"
+
+namespace glimpse::model {
+
+TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
+    : config_(config), act_(ops::parse_activation(config.hidden_act, "text_config.hidden_act")) {
+  const std::string p = "model.language_model.";
+  head_dim_ =
+      config.head_dim > 0 ? config.head_dim : config.hidden_size / config.num_attention_heads;
+  const int64_t rotary_dim = int64_t(double(head_dim_) * config.partial_rotary_factor);
+  if (rotary_dim % 2 != 0 || rotary_dim > head_dim_)
+    fail(ErrorKind::kCorrupt,
+         "config.json: rotary dim {} (head_dim {} × partial_rotary_factor {}) must be even and "
+         "at most head_dim",
+         rotary_dim, head_dim_, config.partial_rotary_factor);
+  for (int64_t i = 0; i < rotary_dim; i += 2)
+    inv_freq_.push_back(float(1.0 / std::pow(config.rope_theta, double(i) / double(rotary_dim))));
+  // Chunk j of mrope_section rotates with axis j % 3; without a section every pair uses axis 0
+  // (all three axes are equal for text-only prompts).
+  for (size_t j = 0; j < config.mrope_section.size(); ++j)
+    for (int64_t k = 0; k < config.mrope_section[j]; ++k) pair_axis_.push_back(int64_t(j % 3));
+  if (config.mrope_section.empty()) pair_axis_.assign(inv_freq_.size(), 0);
+  if (pair_axis_.size() != inv_freq_.size())
+    fail(ErrorKind::kCorrupt,
+         "config.json: mrope_section covers {} rotary pairs, the rotary dim {} has {}",
+         pair_axis_.size(), rotary_dim, inv_freq_.size());
+
+  embed_tokens_ = weights.get(p + "embed_tokens.weight");
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string l = p + "layers." + std::to_string(i) + ".";
+    Layer layer;
+    layer.input_norm = f32_weight(weights, l + "input_layernorm.weight");
+    layer.post_self_attn_norm = f32_weight(weights, l + "post_self_attn_layernorm.weight");
+    layer.post_attention_norm = f32_weight(weights, l + "post_attention_layernorm.weight");
+    layer.post_mlp_norm = f32_weight(weights, l + "post_mlp_layernorm.weight");
+    const std::string a = l + "self_attn.";
+    layer.qkv_weight = stacked_f32_weights(
+        weights, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
+    layer.qkv_bias = concatenated_f32_vectors(
+        weights, {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"});
+    layer.o_weight = f32_weight(weights, a + "o_proj.weight");
+    layer.gate_up_weight = f32_weight(weights, l + "mlp.gate_up_proj.weight");
+    layer.down_weight = f32_weight(weights, l + "mlp.down_proj.weight");
+    const int64_t expected_rows =
+        (config.num_attention_heads + 2 * config.num_key_value_heads) * head_dim_;
+    if (layer.qkv_weight.size(0) != expected_rows)
+      fail(ErrorKind::kCorrupt,
+           "{}: q/k/v projections have {} rows, {} heads + 2 × {} KV heads × {} need {}", a,
+           layer.qkv_weight.size(0), config.num_attention_heads, config.num_key_value_heads,
+           head_dim_, expected_rows);
+    layers_.push_back(std::move(layer));
+  }
+  final_norm_ = f32_weight(weights, p + "norm.weight");
+  lm_head_ = f32_weight(weights, "lm_head.weight");
+}
+
+KvCache TextDecoder::new_cache(int64_t capacity) const {
+  return KvCache(config_.num_hidden_layers, capacity, config_.num_key_value_heads, head_dim_);
+}
+
+Tensor TextDecoder::embed(std::span<const int32_t> ids) const {
+  return ops::embedding(embed_tokens_, ids);
+}
+
+std::pair<Tensor, Tensor> TextDecoder::rotary_tables(const Tensor& positions) const {
+  const int64_t n = positions.size(1), pairs = int64_t(inv_freq_.size());
+  Tensor cos = Tensor::empty({n, pairs}, DType::kF32);
+  Tensor sin = Tensor::empty({n, pairs}, DType::kF32);
+  const int64_t* pos = positions.data<int64_t>();
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t i = 0; i < pairs; ++i) {
+      // The reference forms angles in f32: float(position) × inv_freq.
+      const float angle = float(pos[pair_axis_[size_t(i)] * n + t]) * inv_freq_[size_t(i)];
+      cos.data<float>()[t * pairs + i] = std::cos(angle);
+      sin.data<float>()[t * pairs + i] = std::sin(angle);
+    }
+  return {cos, sin};
+}
+
+Tensor TextDecoder::attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
+                              const Tensor& sin, KvCache& cache) const {
+  const int64_t n = x.size(0), heads = config_.num_attention_heads,
+                kv_heads = config_.num_key_value_heads;
+  const int64_t past = cache.size();
+  const Tensor qkv = ops::linear(x, layer.qkv_weight, &layer.qkv_bias);
+  // Each qkv row is [q (heads·d) | k (kv_heads·d) | v (kv_heads·d)]: q goes to its own tensor,
+  // k and v straight into the cache rows of these tokens.
+  Tensor q = Tensor::empty({n, heads, head_dim_}, DType::kF32);
+  Tensor k = cache.keys(index, past + n).slice_rows(past, past + n);
+  Tensor v = cache.values(index, past + n).slice_rows(past, past + n);
+  const int64_t q_width = heads * head_dim_, kv_width = kv_heads * head_dim_;
+  for (int64_t t = 0; t < n; ++t) {
+    const float* row = qkv.data<float>() + t * (q_width + 2 * kv_width);
+    std::memcpy(q.data<float>() + t * q_width, row, size_t(q_width) * sizeof(float));
+    std::memcpy(k.data<float>() + t * kv_width, row + q_width, size_t(kv_width) * sizeof(float));
+    std::memcpy(v.data<float>() + t * kv_width, row + q_width + kv_width,
+                size_t(kv_width) * sizeof(float));
+  }
+  ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kInterleaved);
+  ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kInterleaved);
+  const Tensor attended =
+      ops::causal_attention(q, cache.keys(index, past + n), cache.values(index, past + n), past,
+                            float(1.0 / std::sqrt(double(head_dim_))));
+  return ops::linear(attended, layer.o_weight);
+}
+
+Tensor TextDecoder::forward(Tensor hidden, const Tensor& positions, KvCache& cache,
+                            bool all_logits) const {
+  const int64_t n = hidden.size(0);
+  if (positions.dtype() != DType::kI64 || positions.dim() != 2 || positions.size(0) != 3 ||
+      positions.size(1) != n)
+    fail(ErrorKind::kInvalidArgument, "forward: positions must be I64 [3, {}], got {} {}", n,
+         dtype_name(positions.dtype()), shape_string(positions.shape()));
+  if (cache.layers() != config_.num_hidden_layers)
+    fail(ErrorKind::kInvalidArgument, "forward: the KV cache has {} layers, the model {}",
+         cache.layers(), config_.num_hidden_layers);
+  if (cache.size() + n > cache.capacity())
+    fail(ErrorKind::kLimitExceeded,
+         "forward: {} tokens do not fit the KV cache ({} held, capacity {})", n, cache.size(),
+         cache.capacity());
+  const auto [cos, sin] = rotary_tables(positions);
+  const float eps = float(config_.rms_norm_eps);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    const Tensor attended =
+        attention(layer, int64_t(i), ops::rms_norm(hidden, layer.input_norm, eps), cos, sin, cache);
+    ops::add_inplace(hidden, ops::rms_norm(attended, layer.post_self_attn_norm, eps));
+    const Tensor gate_up =
+        ops::linear(ops::rms_norm(hidden, layer.post_attention_norm, eps), layer.gate_up_weight);
+    const Tensor mlp = ops::linear(ops::gated_activation(gate_up, act_), layer.down_weight);
+    ops::add_inplace(hidden, ops::rms_norm(mlp, layer.post_mlp_norm, eps));
+  }
+  cache.advance(n);
+  const Tensor last = all_logits ? hidden : hidden.slice_rows(n - 1, n);
+  const Tensor logits = ops::linear(ops::rms_norm(last, final_norm_, eps), lm_head_);
+  return all_logits ? logits : logits.view({lm_head_.size(0)});
+}
+
+}  // namespace glimpse::model

@@ -1,0 +1,54 @@
+// The GLM-4 text decoder: token embedding, layers of (RMSNorm → attention with partial 3-D M-RoPE
+// and GQA over the KV cache → RMSNorm, residual; RMSNorm → SwiGLU MLP → RMSNorm, residual), final
+// RMSNorm and lm_head. Weights are upcast to f32 once, at construction.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "model/config.h"
+#include "model/glm4v.h"
+#include "model/weights.h"
+#include "ops/elementwise.h"
+
+namespace glimpse::model {
+
+class TextDecoder {
+ public:
+  TextDecoder(const ModelWeights& weights, const TextConfig& config);
+
+  // f32 [ids.size(), hidden]; ids outside the vocabulary throw Error(kInvalidArgument).
+  Tensor embed(std::span<const int32_t> ids) const;
+
+  // Runs every layer over `hidden` (f32 [n, hidden]) at `positions` (int64 [3, n]), appending the n
+  // tokens to `cache`. Returns logits f32 [vocab] for the last token, or [n, vocab] when
+  // all_logits.
+  Tensor forward(Tensor hidden, const Tensor& positions, KvCache& cache, bool all_logits) const;
+
+  KvCache new_cache(int64_t capacity) const;
+
+ private:
+  struct Layer {
+    Tensor input_norm, post_self_attn_norm, post_attention_norm, post_mlp_norm;
+    Tensor qkv_weight, qkv_bias;  // q_proj, k_proj, v_proj stacked: one GEMM
+    Tensor o_weight;
+    Tensor gate_up_weight, down_weight;
+  };
+
+  // cos and sin of each rotary pair's angle, f32 [n, rotary_dim / 2]: pair i turns with the
+  // position of the M-RoPE axis its mrope_section chunk belongs to.
+  std::pair<Tensor, Tensor> rotary_tables(const Tensor& positions) const;
+  Tensor attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
+                   const Tensor& sin, KvCache& cache) const;
+
+  TextConfig config_;
+  ops::Activation act_;
+  int64_t head_dim_;
+  Tensor embed_tokens_;  // as stored (bf16/f16/f32): rows are upcast when gathered
+  std::vector<float> inv_freq_;
+  std::vector<int64_t> pair_axis_;  // M-RoPE axis (0 t, 1 h, 2 w) of each rotary pair
+  std::vector<Layer> layers_;
+  Tensor final_norm_, lm_head_;
+};
+
+}  // namespace glimpse::model

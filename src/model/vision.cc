@@ -1,0 +1,187 @@
+#include "model/vision.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "model/glm4v_weights.h"
+#include "ops/attention.h"
+#include "ops/grid_sample.h"
+#include "ops/linear.h"
+#include "ops/norms.h"
+#include "ops/rotary.h"
+
+namespace glimpse::model {
+
+VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config)
+    : config_(config), act_(ops::parse_activation(config.hidden_act, "vision_config.hidden_act")) {
+  const std::string p = "model.visual.";
+  const int64_t hidden = config.hidden_size;
+  patch_weight_ = f32_weight(weights, p + "patch_embed.proj.weight").view({hidden, -1});
+  patch_bias_ = f32_weight(weights, p + "patch_embed.proj.bias");
+  post_conv_norm_ = f32_weight(weights, p + "post_conv_layernorm.weight");
+  Tensor table = f32_weight(weights, p + "embeddings.position_embedding.weight");
+  const auto side = int64_t(std::lround(std::sqrt(double(table.size(0)))));
+  if (side * side != table.size(0))
+    fail(ErrorKind::kCorrupt,
+         "{}embeddings.position_embedding.weight: {} rows are not a square grid", p, table.size(0));
+  position_table_ = table.view({side, side, hidden});
+
+  // Axial rotary: head_dim / 4 frequencies shared by the h and the w half of each head.
+  const int64_t spatial_dim = config.head_dim() / 2;
+  for (int64_t i = 0; i < spatial_dim; i += 2)
+    inv_freq_.push_back(float(1.0 / std::pow(config.rope_theta, double(i) / double(spatial_dim))));
+
+  for (int64_t i = 0; i < config.depth; ++i) {
+    const std::string b = p + "blocks." + std::to_string(i) + ".";
+    Block block;
+    block.norm1 = f32_weight(weights, b + "norm1.weight");
+    block.norm2 = f32_weight(weights, b + "norm2.weight");
+    block.qkv_weight = f32_weight(weights, b + "attn.qkv.weight");
+    if (config.attention_bias) block.qkv_bias = f32_weight(weights, b + "attn.qkv.bias");
+    block.proj_weight = f32_weight(weights, b + "attn.proj.weight");
+    block.gate_up_weight =
+        stacked_f32_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"});
+    block.down_weight = f32_weight(weights, b + "mlp.down_proj.weight");
+    blocks_.push_back(std::move(block));
+  }
+  post_norm_ = f32_weight(weights, p + "post_layernorm.weight");
+
+  // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] so a merge block's m·m patches, stored
+  // consecutively, form one input row of a plain GEMM.
+  const Tensor conv = f32_weight(weights, p + "downsample.weight");
+  const int64_t out = conv.size(0), m = config.spatial_merge_size;
+  downsample_weight_ = Tensor::empty({out, m * m * hidden}, DType::kF32);
+  const float* src = conv.data<float>();
+  float* dst = downsample_weight_.data<float>();
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t c = 0; c < hidden; ++c)
+      for (int64_t k = 0; k < m * m; ++k)
+        dst[(o * m * m + k) * hidden + c] = src[(o * hidden + c) * m * m + k];
+  downsample_bias_ = f32_weight(weights, p + "downsample.bias");
+
+  merger_proj_ = f32_weight(weights, p + "merger.proj.weight");
+  merger_norm_weight_ = f32_weight(weights, p + "merger.post_projection_norm.weight");
+  merger_norm_bias_ = f32_weight(weights, p + "merger.post_projection_norm.bias");
+  merger_gate_up_ =
+      stacked_f32_weights(weights, {p + "merger.gate_proj.weight", p + "merger.up_proj.weight"});
+  merger_down_ = f32_weight(weights, p + "merger.down_proj.weight");
+}
+
+VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& images) const {
+  const int64_t m = config_.spatial_merge_size;
+  const int64_t patch_values =
+      config_.in_channels * config_.temporal_patch_size * config_.patch_size * config_.patch_size;
+  PatchLayout layout;
+  layout.cu_seqlens.push_back(0);
+  std::vector<float> points;
+  for (size_t i = 0; i < images.size(); ++i) {
+    const ImageGrid& g = images[i].grid;
+    const Tensor& pixels = images[i].pixel_values;
+    if (g.t < 1 || g.h < m || g.w < m || g.h % m != 0 || g.w % m != 0)
+      fail(ErrorKind::kInvalidArgument,
+           "image {}: grid {}x{}x{} must be positive with h and w multiples of {}", i, g.t, g.h,
+           g.w, m);
+    if (pixels.dtype() != DType::kF32 || pixels.dim() != 2 || pixels.size(0) != g.t * g.h * g.w ||
+        pixels.size(1) != patch_values)
+      fail(ErrorKind::kInvalidArgument,
+           "image {}: pixel_values must be F32 [{}, {}] for grid {}x{}x{}, got {} {}", i,
+           g.t * g.h * g.w, patch_values, g.t, g.h, g.w, dtype_name(pixels.dtype()),
+           shape_string(pixels.shape()));
+    for (int64_t t = 0; t < g.t; ++t) {
+      for (int64_t bh = 0; bh < g.h / m; ++bh)
+        for (int64_t bw = 0; bw < g.w / m; ++bw)
+          for (int64_t ih = 0; ih < m; ++ih)
+            for (int64_t iw = 0; iw < m; ++iw) {
+              const int64_t h = bh * m + ih, w = bw * m + iw;
+              layout.h.push_back(h);
+              layout.w.push_back(w);
+              // The patch centre in grid_sample's normalised [-1, 1] frame of this image.
+              points.push_back((float(w) + 0.5f) / float(g.w) * 2 - 1);
+              points.push_back((float(h) + 0.5f) / float(g.h) * 2 - 1);
+            }
+      layout.cu_seqlens.push_back(layout.cu_seqlens.back() + g.h * g.w);
+    }
+  }
+  layout.position_points = Tensor::from_vector(points, {int64_t(layout.h.size()), 2});
+  return layout;
+}
+
+std::pair<Tensor, Tensor> VisionTower::rotary_tables(const PatchLayout& layout) const {
+  const auto patches = int64_t(layout.h.size());
+  const auto quarter = int64_t(inv_freq_.size());
+  Tensor cos = Tensor::empty({patches, 2 * quarter}, DType::kF32);
+  Tensor sin = Tensor::empty({patches, 2 * quarter}, DType::kF32);
+  for (int64_t p = 0; p < patches; ++p) {
+    float* c = cos.data<float>() + p * 2 * quarter;
+    float* s = sin.data<float>() + p * 2 * quarter;
+    for (int64_t i = 0; i < quarter; ++i) {
+      const float angle_h = float(layout.h[size_t(p)]) * inv_freq_[size_t(i)];
+      const float angle_w = float(layout.w[size_t(p)]) * inv_freq_[size_t(i)];
+      c[i] = std::cos(angle_h), s[i] = std::sin(angle_h);
+      c[quarter + i] = std::cos(angle_w), s[quarter + i] = std::sin(angle_w);
+    }
+  }
+  return {cos, sin};
+}
+
+Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLayout& layout,
+                              const Tensor& cos, const Tensor& sin) const {
+  const int64_t patches = x.size(0), heads = config_.num_heads, head_dim = config_.head_dim();
+  const Tensor qkv =
+      ops::linear(x, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
+  // qkv rows are [3, heads, head_dim]; split into contiguous q, k, v [patches, heads, head_dim].
+  Tensor q = Tensor::empty({patches, heads, head_dim}, DType::kF32);
+  Tensor k = Tensor::empty({patches, heads, head_dim}, DType::kF32);
+  Tensor v = Tensor::empty({patches, heads, head_dim}, DType::kF32);
+  const int64_t width = heads * head_dim;
+  for (int64_t p = 0; p < patches; ++p) {
+    const float* row = qkv.data<float>() + p * 3 * width;
+    std::memcpy(q.data<float>() + p * width, row, size_t(width) * sizeof(float));
+    std::memcpy(k.data<float>() + p * width, row + width, size_t(width) * sizeof(float));
+    std::memcpy(v.data<float>() + p * width, row + 2 * width, size_t(width) * sizeof(float));
+  }
+  ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kHalves);
+  ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kHalves);
+  const Tensor attended =
+      ops::segment_attention(q, k, v, layout.cu_seqlens, float(1.0 / std::sqrt(double(head_dim))));
+  return ops::linear(attended, block.proj_weight);
+}
+
+Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
+  if (images.empty()) fail(ErrorKind::kInvalidArgument, "encode_images: no images given");
+  const PatchLayout patches = layout(images);
+  const int64_t total = int64_t(patches.h.size()), m = config_.spatial_merge_size;
+  const int64_t patch_values = patch_weight_.size(1);
+  Tensor pixels = Tensor::empty({total, patch_values}, DType::kF32);
+  int64_t row = 0;
+  for (const ImageInput& image : images) {
+    std::memcpy(pixels.data<float>() + row * patch_values, image.pixel_values.data<float>(),
+                image.pixel_values.nbytes());
+    row += image.pixel_values.size(0);
+  }
+
+  // Patch embedding (Conv3d with stride = kernel is one GEMM), then the learned positions.
+  Tensor x = ops::linear(pixels, patch_weight_, &patch_bias_);
+  x = ops::rms_norm(x, post_conv_norm_, float(config_.rms_norm_eps));
+  ops::add_inplace(x, ops::bicubic_grid_sample(position_table_, patches.position_points));
+
+  const auto [cos, sin] = rotary_tables(patches);
+  const float eps = float(config_.rms_norm_eps);
+  for (const Block& block : blocks_) {
+    ops::add_inplace(x, attention(block, ops::rms_norm(x, block.norm1, eps), patches, cos, sin));
+    const Tensor gate_up = ops::linear(ops::rms_norm(x, block.norm2, eps), block.gate_up_weight);
+    ops::add_inplace(x, ops::linear(ops::gated_activation(gate_up, act_), block.down_weight));
+  }
+  x = ops::rms_norm(x, post_norm_, eps);
+
+  // Spatial merge: each m×m block of consecutive patches becomes one token (the Conv2d).
+  x = ops::linear(x.view({total / (m * m), -1}), downsample_weight_, &downsample_bias_);
+
+  // Patch merger: proj → LayerNorm → GELU → gated MLP.
+  x = ops::linear(x, merger_proj_);
+  x = ops::activation(ops::layer_norm(x, merger_norm_weight_, merger_norm_bias_, 1e-5f),
+                      ops::Activation::kGelu);
+  return ops::linear(ops::gated_activation(ops::linear(x, merger_gate_up_), act_), merger_down_);
+}
+
+}  // namespace glimpse::model

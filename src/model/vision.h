@@ -1,0 +1,58 @@
+// The GLM-4V vision tower: patch embedding, resampled learned positions, ViT blocks with 2-D
+// rotary attention inside each image, spatial-merge downsample and the patch merger into the text
+// width. Weights are upcast to f32 once, at construction.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "model/config.h"
+#include "model/glm4v.h"
+#include "model/weights.h"
+#include "ops/elementwise.h"
+
+namespace glimpse::model {
+
+class VisionTower {
+ public:
+  VisionTower(const ModelWeights& weights, const VisionConfig& config);
+
+  // f32 [sum(t·h·w) / merge², out_hidden_size], the images' merged tokens in order.
+  Tensor encode(const std::vector<ImageInput>& images) const;
+
+ private:
+  struct Block {
+    Tensor norm1, norm2;
+    Tensor qkv_weight, qkv_bias;  // qkv_bias undefined without attention_bias
+    Tensor proj_weight;
+    Tensor gate_up_weight;  // gate_proj and up_proj stacked: one GEMM
+    Tensor down_weight;
+  };
+
+  // Patch coordinates in the order the tower holds patches: per frame, 2×2 merge blocks row-major,
+  // the patches of a block row-major inside it.
+  struct PatchLayout {
+    std::vector<int64_t> h, w;        // per patch
+    std::vector<int64_t> cu_seqlens;  // attention segments: one per frame
+    Tensor position_points;           // f32 [patches, 2]: grid_sample (x, y) of each patch
+  };
+  PatchLayout layout(const std::vector<ImageInput>& images) const;
+  // cos and sin of the 2-D rotary angles, f32 [patches, head_dim / 2] each.
+  std::pair<Tensor, Tensor> rotary_tables(const PatchLayout& layout) const;
+  Tensor attention(const Block& block, const Tensor& x, const PatchLayout& layout,
+                   const Tensor& cos, const Tensor& sin) const;
+
+  VisionConfig config_;
+  ops::Activation act_;
+  Tensor patch_weight_, patch_bias_;  // the Conv3d as [hidden, C·T·P·P]
+  Tensor post_conv_norm_;
+  Tensor position_table_;        // f32 [side, side, hidden]
+  std::vector<float> inv_freq_;  // the axial rotary frequencies, head_dim / 4 of them
+  std::vector<Block> blocks_;
+  Tensor post_norm_;
+  Tensor downsample_weight_,
+      downsample_bias_;  // the Conv2d as [out, merge·merge·hidden], patch-major
+  Tensor merger_proj_, merger_norm_weight_, merger_norm_bias_, merger_gate_up_, merger_down_;
+};
+
+}  // namespace glimpse::model

@@ -1,0 +1,182 @@
+// Parity of the CPU forward pass with transformers 5.17 on every golden case (tests/golden), and
+// consistency of the KV cache. Tolerances: vision embeddings and first-step logits within a
+// relative L2 error of 1e-4 of the fp32 reference; rope positions exactly equal.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "core/npy.h"
+#include "model/glm4v.h"
+
+namespace glimpse::model {
+namespace {
+
+constexpr double kVisionTolerance = 1e-4;  // rel. L2, vision_embeds.npy
+constexpr double kLogitsTolerance = 1e-4;  // rel. L2, logits.npy
+constexpr double kCacheTolerance = 1e-5;   // rel. L2, cached decode vs. full forward
+
+const std::string kGolden = std::string(GLIMPSE_SOURCE_DIR) + "/tests/golden/";
+
+double relative_l2(const Tensor& actual, const Tensor& expected) {
+  EXPECT_EQ(actual.shape(), expected.shape());
+  if (actual.numel() != expected.numel()) return INFINITY;
+  double diff = 0, norm = 0;
+  for (int64_t i = 0; i < actual.numel(); ++i) {
+    const double a = actual.data<float>()[i], e = expected.data<float>()[i];
+    diff += (a - e) * (a - e);
+    norm += e * e;
+  }
+  return std::sqrt(diff / norm);
+}
+
+const Glm4vModel& golden_model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Glm4vModel>> models;
+  auto& slot = models[name];
+  if (!slot) slot = Glm4vModel::load(kGolden + "models/" + name);
+  return *slot;
+}
+
+struct GoldenCase {
+  std::string id, model;
+  nlohmann::json files;
+};
+
+std::vector<GoldenCase> golden_cases() {
+  std::ifstream in(kGolden + "manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  std::vector<GoldenCase> cases;
+  for (const auto& c : manifest.at("cases"))
+    cases.push_back({c.at("id"), c.at("model"), c.at("files")});
+  return cases;
+}
+
+std::vector<int32_t> read_ids(const std::string& path) {
+  const Tensor ids = read_npy(path);
+  std::vector<int32_t> out;
+  for (int64_t i = 0; i < ids.numel(); ++i) out.push_back(int32_t(ids.data<int64_t>()[i]));
+  return out;
+}
+
+// The case's images as the model takes them: pixel_values rows split by image_grid_thw.
+std::vector<ImageInput> read_images(const GoldenCase& c) {
+  std::vector<ImageInput> images;
+  if (!c.files.contains("pixel_values")) return images;
+  const Tensor pixels = read_npy(kGolden + c.files.at("pixel_values").get<std::string>());
+  const Tensor grids = read_npy(kGolden + c.files.at("image_grid_thw").get<std::string>());
+  int64_t row = 0;
+  for (int64_t i = 0; i < grids.size(0); ++i) {
+    const int64_t* g = grids.data<int64_t>() + 3 * i;
+    const int64_t rows = g[0] * g[1] * g[2];
+    images.push_back({pixels.slice_rows(row, row + rows), {g[0], g[1], g[2]}});
+    row += rows;
+  }
+  return images;
+}
+
+class GoldenParity : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(GoldenParity, PositionsVisionAndLogitsMatchTransformers) {
+  const GoldenCase& c = GetParam();
+  const Glm4vModel& model = golden_model(c.model);
+  const std::vector<int32_t> ids = read_ids(kGolden + c.files.at("input_ids").get<std::string>());
+  const std::vector<ImageInput> images = read_images(c);
+  std::vector<ImageGrid> grids;
+  for (const ImageInput& image : images) grids.push_back(image.grid);
+
+  const MropePositions positions = model.rope_positions(ids, grids);
+  const Tensor expected_positions =
+      read_npy(kGolden + c.files.at("position_ids").get<std::string>());
+  ASSERT_EQ(positions.positions.shape(), expected_positions.shape());
+  for (int64_t i = 0; i < expected_positions.numel(); ++i)
+    ASSERT_EQ(positions.positions.data<int64_t>()[i], expected_positions.data<int64_t>()[i])
+        << "index " << i;
+
+  Tensor vision;
+  if (!images.empty()) {
+    vision = model.encode_images(images);
+    const Tensor expected = read_npy(kGolden + c.files.at("vision_embeds").get<std::string>());
+    EXPECT_LT(relative_l2(vision, expected), kVisionTolerance);
+  }
+  KvCache cache = model.new_cache(int64_t(ids.size()));
+  const Tensor logits =
+      model.forward(ids, positions.positions, images.empty() ? nullptr : &vision, cache);
+  EXPECT_LT(relative_l2(logits, read_npy(kGolden + c.files.at("logits").get<std::string>())),
+            kLogitsTolerance);
+  EXPECT_EQ(cache.size(), int64_t(ids.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenParity, ::testing::ValuesIn(golden_cases()),
+                         [](const ::testing::TestParamInfo<GoldenCase>& param_info) {
+                           return param_info.param.id;
+                         });
+
+// Positions of tokens [begin, end) of a [3, n] position tensor.
+Tensor position_columns(const Tensor& positions, int64_t begin, int64_t end) {
+  const int64_t n = positions.size(1);
+  Tensor out = Tensor::empty({3, end - begin}, DType::kI64);
+  for (int64_t axis = 0; axis < 3; ++axis)
+    for (int64_t i = begin; i < end; ++i)
+      out.data<int64_t>()[axis * (end - begin) + i - begin] =
+          positions.data<int64_t>()[axis * n + i];
+  return out;
+}
+
+TEST(Glm4vKvCache, PrefillThenDecodeEqualsFullForward) {
+  for (const GoldenCase& c : golden_cases()) {
+    const std::vector<ImageInput> images = read_images(c);
+    if (images.empty()) continue;  // an image case exercises image splicing and 3-D positions
+    const Glm4vModel& model = golden_model(c.model);
+    const std::vector<int32_t> ids = read_ids(kGolden + c.files.at("input_ids").get<std::string>());
+    std::vector<ImageGrid> grids;
+    for (const ImageInput& image : images) grids.push_back(image.grid);
+    const Tensor vision = model.encode_images(images);
+    const MropePositions positions = model.rope_positions(ids, grids);
+    const auto n = int64_t(ids.size());
+
+    KvCache full_cache = model.new_cache(n);
+    const Tensor full =
+        model.forward(ids, positions.positions, &vision, full_cache, /*all_logits=*/true);
+    ASSERT_EQ(full.shape(), (Shape{n, model.config().text.vocab_size}));
+
+    KvCache cache = model.new_cache(n);
+    const std::span<const int32_t> all(ids);
+    model.forward(all.first(size_t(n - 1)), position_columns(positions.positions, 0, n - 1),
+                  &vision, cache);
+    const Tensor step =
+        model.forward(all.last(1), position_columns(positions.positions, n - 1, n), nullptr, cache);
+    EXPECT_LT(relative_l2(step, full.row(n - 1)), kCacheTolerance) << c.id;
+
+    // Truncating the cache and replaying the last token gives the same logits again.
+    cache.truncate(n - 1);
+    const Tensor replay =
+        model.forward(all.last(1), position_columns(positions.positions, n - 1, n), nullptr, cache);
+    EXPECT_LT(relative_l2(replay, full.row(n - 1)), kCacheTolerance) << c.id;
+    return;
+  }
+  FAIL() << "no golden case with images";
+}
+
+TEST(Glm4vModel, BadInputsAreNamed) {
+  const Glm4vModel& model = golden_model("tiny-a");
+  const int32_t image_token = int32_t(model.config().image_token_id);
+  const std::vector<int32_t> ids = {1, image_token, image_token, 2};
+  // Two image tokens but a grid that merges to 4 tokens.
+  EXPECT_THROW(model.rope_positions(ids, {{1, 4, 4}}), Error);
+  EXPECT_THROW(model.rope_positions(ids, {}), Error);
+  KvCache cache = model.new_cache(8);
+  const MropePositions text = model.rope_positions(std::vector<int32_t>{1, 2}, {});
+  EXPECT_THROW(model.forward(ids, text.positions, nullptr, cache),
+               Error);  // positions [3, 2] for 4 ids
+  const std::vector<int32_t> out_of_vocab = {int32_t(model.config().text.vocab_size)};
+  const MropePositions one = model.rope_positions(std::vector<int32_t>{1}, {});
+  EXPECT_THROW(model.forward(out_of_vocab, one.positions, nullptr, cache), Error);
+  KvCache small = model.new_cache(1);
+  EXPECT_THROW(model.forward(std::vector<int32_t>{1, 2}, text.positions, nullptr, small), Error);
+  EXPECT_THROW(model.encode_images({{Tensor::zeros({3, 1176}, DType::kF32), {1, 2, 2}}}), Error);
+}
+
+}  // namespace
+}  // namespace glimpse::model
