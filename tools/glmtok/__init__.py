@@ -7,11 +7,12 @@ and the GLM special tokens appended after the learned vocabulary in GLM-4.5's or
 API (everything else in this package is private):
 
     build_tokenizer(corpus, vocab_size, out_dir) -> dict[str, int]
-        Train byte-level BPE on ``corpus`` (an iterable of strings) with ``vocab_size``
-        learned tokens (the 256 byte symbols included), append ``GLM_ADDED_TOKENS`` and write
+        Train byte-level BPE on ``corpus`` (an iterable of strings) with up to ``vocab_size``
+        learned tokens (the 256 byte symbols included; fewer when the corpus runs out of pairs
+        seen at least twice), append ``GLM_ADDED_TOKENS`` right after them and write
         tokenizer.json, tokenizer_config.json and chat_template.jinja into ``out_dir``.
-        Returns {added token text: id}. The total tokenizer length is
-        ``vocab_size + len(GLM_ADDED_TOKENS)``; a model's vocab_size must be at least that.
+        Returns {added token text: id}. The learned count is ids["<|endoftext|>"] and the
+        tokenizer length is that + len(GLM_ADDED_TOKENS); a model's vocab_size must be at least that.
 
     write_chat_template(out_dir) -> Path
         (Re)write chat_template.jinja, the GLM-4.6V-style template (see CHAT_TEMPLATE).

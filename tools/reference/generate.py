@@ -74,7 +74,7 @@ def _load_processor(spec: make_models.ModelSpec, model_dir: Path):
 
 
 def _load_model(spec: make_models.ModelSpec, model_dir: Path):
-    model = make_models._model_class(spec.architecture).from_pretrained(
+    model = make_models.model_class(spec.architecture).from_pretrained(
         model_dir, dtype=torch.float32, attn_implementation="eager"
     )
     return model.eval()
@@ -138,7 +138,7 @@ def _top_margin(logits: torch.Tensor) -> float:
     return float(top2[0] - top2[1])
 
 
-def run_case(case: Case, spec, model, processor, out: Path) -> tuple[dict, list[float]]:
+def run_case(case: Case, model, processor, out: Path) -> tuple[dict, list[float]]:
     case_dir = out / "cases" / case.id
     case_dir.mkdir(parents=True)
     _write_json(case_dir / "messages.json", case.messages)
@@ -252,7 +252,7 @@ def generate(out: Path) -> None:
             model_dir = out / "models" / case.model
             loaded[case.model] = (_load_model(spec, model_dir), _load_processor(spec, model_dir))
         model, processor = loaded[case.model]
-        entry, case_margins = run_case(case, spec, model, processor, out)
+        entry, case_margins = run_case(case, model, processor, out)
         cases.append(entry)
         margins.extend(case_margins)
         print(f"  {case.id:<18} seq={entry['shapes']['input_ids'][0]:<4} min top1-top2 margin {min(case_margins):.3f}")

@@ -204,7 +204,7 @@ def _init_weights(model: torch.nn.Module, seed: int, logit_gain: float = 4.0) ->
             param.copy_(value)
 
 
-def _model_class(architecture: str):
+def model_class(architecture: str):
     import transformers
 
     return getattr(transformers, architecture)
@@ -241,7 +241,7 @@ def make_model(spec: ModelSpec, tokenizer_dir: Path, special_ids: dict[str, int]
     config_body = _config_dict(spec, special_ids, vocab_size)
     config = _config_class(spec.architecture)(**copy.deepcopy(config_body))
     torch.manual_seed(spec.seed)
-    model = _model_class(spec.architecture)(config)
+    model = model_class(spec.architecture)(config)
     _init_weights(model, spec.seed)
     model = model.to(torch.bfloat16)
     model.generation_config.eos_token_id = [special_ids[t] for t in ("<|endoftext|>", "<|user|>", "<|observation|>")]
