@@ -20,8 +20,7 @@ Glm4vModel::~Glm4vModel() = default;
 
 std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir) {
   ModelConfig config = load_model_config(model_dir);
-  // The prepared f32 copies are all that compute reads, so the mapped files are released after
-  // this.
+  // Matrices the model keeps are views into the mapped files, which they keep alive.
   const ModelWeights weights = ModelWeights::load(model_dir, config);
   auto impl = std::make_unique<Impl>(
       Impl{config, VisionTower(weights, config.vision), TextDecoder(weights, config.text)});

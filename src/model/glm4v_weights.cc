@@ -3,29 +3,42 @@
 #include <cstring>
 
 namespace glimpse::model {
+namespace {
+
+// Rows of `parts` one after another, as one [sum(rows), cols] tensor of their dtype.
+Tensor concatenate_rows(const std::vector<Tensor>& parts, int64_t rows, int64_t cols) {
+  Tensor joined = Tensor::empty(cols < 0 ? Shape{rows} : Shape{rows, cols}, parts.front().dtype());
+  auto* dst = static_cast<std::byte*>(joined.raw_data());
+  for (const Tensor& part : parts) {
+    std::memcpy(dst, part.raw_data(), part.nbytes());
+    dst += part.nbytes();
+  }
+  return joined;
+}
+
+}  // namespace
 
 Tensor f32_weight(const ModelWeights& weights, const std::string& name) {
   return weights.get(name).to_f32();
 }
 
-Tensor stacked_f32_weights(const ModelWeights& weights, const std::vector<std::string>& names) {
+Tensor stacked_weights(const ModelWeights& weights, const std::vector<std::string>& names) {
   std::vector<Tensor> parts;
-  int64_t rows = 0;
+  bool same_dtype = true;
   for (const std::string& name : names) {
-    parts.push_back(f32_weight(weights, name));
+    parts.push_back(weights.get(name));
     const Tensor& part = parts.back();
     if (part.dim() != 2 || part.size(1) != parts.front().size(1))
       fail(ErrorKind::kCorrupt, "{}: shape {} cannot be stacked with {} {}", name,
            shape_string(part.shape()), names.front(), shape_string(parts.front().shape()));
+    same_dtype = same_dtype && part.dtype() == parts.front().dtype();
+  }
+  int64_t rows = 0;
+  for (Tensor& part : parts) {
+    if (!same_dtype) part = part.to_f32();
     rows += part.size(0);
   }
-  Tensor stacked = Tensor::empty({rows, parts.front().size(1)}, DType::kF32);
-  auto* dst = static_cast<std::byte*>(stacked.raw_data());
-  for (const Tensor& part : parts) {
-    std::memcpy(dst, part.raw_data(), part.nbytes());
-    dst += part.nbytes();
-  }
-  return stacked;
+  return concatenate_rows(parts, rows, parts.front().size(1));
 }
 
 Tensor concatenated_f32_vectors(const ModelWeights& weights,
@@ -36,13 +49,7 @@ Tensor concatenated_f32_vectors(const ModelWeights& weights,
     parts.push_back(f32_weight(weights, name));
     total += parts.back().numel();
   }
-  Tensor joined = Tensor::empty({total}, DType::kF32);
-  auto* dst = static_cast<std::byte*>(joined.raw_data());
-  for (const Tensor& part : parts) {
-    std::memcpy(dst, part.raw_data(), part.nbytes());
-    dst += part.nbytes();
-  }
-  return joined;
+  return concatenate_rows(parts, total, -1);
 }
 
 }  // namespace glimpse::model

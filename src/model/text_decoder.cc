@@ -44,13 +44,13 @@ TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
     layer.post_attention_norm = f32_weight(weights, l + "post_attention_layernorm.weight");
     layer.post_mlp_norm = f32_weight(weights, l + "post_mlp_layernorm.weight");
     const std::string a = l + "self_attn.";
-    layer.qkv_weight = stacked_f32_weights(
-        weights, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
+    layer.qkv_weight =
+        stacked_weights(weights, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
     layer.qkv_bias = concatenated_f32_vectors(
         weights, {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"});
-    layer.o_weight = f32_weight(weights, a + "o_proj.weight");
-    layer.gate_up_weight = f32_weight(weights, l + "mlp.gate_up_proj.weight");
-    layer.down_weight = f32_weight(weights, l + "mlp.down_proj.weight");
+    layer.o_weight = weights.get(a + "o_proj.weight");
+    layer.gate_up_weight = weights.get(l + "mlp.gate_up_proj.weight");
+    layer.down_weight = weights.get(l + "mlp.down_proj.weight");
     const int64_t expected_rows =
         (config.num_attention_heads + 2 * config.num_key_value_heads) * head_dim_;
     if (layer.qkv_weight.size(0) != expected_rows)
@@ -61,7 +61,7 @@ TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
     layers_.push_back(std::move(layer));
   }
   final_norm_ = f32_weight(weights, p + "norm.weight");
-  lm_head_ = f32_weight(weights, "lm_head.weight");
+  lm_head_ = weights.get("lm_head.weight");
 }
 
 KvCache TextDecoder::new_cache(int64_t capacity) const {

@@ -1,6 +1,6 @@
 // The GLM-4 text decoder: token embedding, layers of (RMSNorm → attention with partial 3-D M-RoPE
 // and GQA over the KV cache → RMSNorm, residual; RMSNorm → SwiGLU MLP → RMSNorm, residual), final
-// RMSNorm and lm_head. Weights are upcast to f32 once, at construction.
+// RMSNorm and lm_head. Matrices stay in the checkpoint dtype; see glm4v_weights.h.
 #pragma once
 
 #include <span>

@@ -16,7 +16,7 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
     : config_(config), act_(ops::parse_activation(config.hidden_act, "vision_config.hidden_act")) {
   const std::string p = "model.visual.";
   const int64_t hidden = config.hidden_size;
-  patch_weight_ = f32_weight(weights, p + "patch_embed.proj.weight").view({hidden, -1});
+  patch_weight_ = weights.get(p + "patch_embed.proj.weight").view({hidden, -1});
   patch_bias_ = f32_weight(weights, p + "patch_embed.proj.bias");
   post_conv_norm_ = f32_weight(weights, p + "post_conv_layernorm.weight");
   Tensor table = f32_weight(weights, p + "embeddings.position_embedding.weight");
@@ -36,35 +36,37 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
     Block block;
     block.norm1 = f32_weight(weights, b + "norm1.weight");
     block.norm2 = f32_weight(weights, b + "norm2.weight");
-    block.qkv_weight = f32_weight(weights, b + "attn.qkv.weight");
+    block.qkv_weight = weights.get(b + "attn.qkv.weight");
     if (config.attention_bias) block.qkv_bias = f32_weight(weights, b + "attn.qkv.bias");
-    block.proj_weight = f32_weight(weights, b + "attn.proj.weight");
+    block.proj_weight = weights.get(b + "attn.proj.weight");
     block.gate_up_weight =
-        stacked_f32_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"});
-    block.down_weight = f32_weight(weights, b + "mlp.down_proj.weight");
+        stacked_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"});
+    block.down_weight = weights.get(b + "mlp.down_proj.weight");
     blocks_.push_back(std::move(block));
   }
   post_norm_ = f32_weight(weights, p + "post_layernorm.weight");
 
-  // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] so a merge block's m·m patches, stored
-  // consecutively, form one input row of a plain GEMM.
-  const Tensor conv = f32_weight(weights, p + "downsample.weight");
+  // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] (same dtype) so a merge block's m·m
+  // patches, stored consecutively, form one input row of a plain GEMM.
+  const Tensor& conv = weights.get(p + "downsample.weight");
   const int64_t out = conv.size(0), m = config.spatial_merge_size;
-  downsample_weight_ = Tensor::empty({out, m * m * hidden}, DType::kF32);
-  const float* src = conv.data<float>();
-  float* dst = downsample_weight_.data<float>();
+  const size_t element = dtype_size(conv.dtype());
+  downsample_weight_ = Tensor::empty({out, m * m * hidden}, conv.dtype());
+  const auto* src = static_cast<const std::byte*>(conv.raw_data());
+  auto* dst = static_cast<std::byte*>(downsample_weight_.raw_data());
   for (int64_t o = 0; o < out; ++o)
     for (int64_t c = 0; c < hidden; ++c)
       for (int64_t k = 0; k < m * m; ++k)
-        dst[(o * m * m + k) * hidden + c] = src[(o * hidden + c) * m * m + k];
+        std::memcpy(dst + size_t((o * m * m + k) * hidden + c) * element,
+                    src + size_t((o * hidden + c) * m * m + k) * element, element);
   downsample_bias_ = f32_weight(weights, p + "downsample.bias");
 
-  merger_proj_ = f32_weight(weights, p + "merger.proj.weight");
+  merger_proj_ = weights.get(p + "merger.proj.weight");
   merger_norm_weight_ = f32_weight(weights, p + "merger.post_projection_norm.weight");
   merger_norm_bias_ = f32_weight(weights, p + "merger.post_projection_norm.bias");
   merger_gate_up_ =
-      stacked_f32_weights(weights, {p + "merger.gate_proj.weight", p + "merger.up_proj.weight"});
-  merger_down_ = f32_weight(weights, p + "merger.down_proj.weight");
+      stacked_weights(weights, {p + "merger.gate_proj.weight", p + "merger.up_proj.weight"});
+  merger_down_ = weights.get(p + "merger.down_proj.weight");
 }
 
 VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& images) const {

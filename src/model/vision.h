@@ -1,6 +1,6 @@
 // The GLM-4V vision tower: patch embedding, resampled learned positions, ViT blocks with 2-D
 // rotary attention inside each image, spatial-merge downsample and the patch merger into the text
-// width. Weights are upcast to f32 once, at construction.
+// width. Matrices stay in the checkpoint dtype; see glm4v_weights.h.
 #pragma once
 
 #include <utility>
