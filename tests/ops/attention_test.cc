@@ -53,15 +53,28 @@ TEST(Attention, CausalGqaWithPastKeysMatchesReference) {
   EXPECT_LT(relative_l2(out, expected), kTolerance);
 }
 
+TEST(Attention, CausalPrefillBlocksMatchReference) {
+  // Enough queries for the sgemm path, and more than one 256-query block.
+  const int64_t past = 4, n = 300, heads = 4, kv_heads = 2, d = 16;
+  const Tensor q = random_tensor({n, heads, d}, 11), k = random_tensor({past + n, kv_heads, d}, 12),
+               v = random_tensor({past + n, kv_heads, d}, 13);
+  std::vector<double> expected;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < heads; ++h)
+      reference_row(q, k, v, t, h, h / 2, 0, past + t + 1, 0.25, expected);
+  EXPECT_LT(relative_l2(causal_attention(q, k, v, past, 0.25f), expected), kTolerance);
+}
+
 TEST(Attention, SegmentsOnlySeeThemselves) {
-  const int64_t tokens = 9, heads = 2, d = 8;
-  const std::vector<int64_t> cu_seqlens = {0, 4, 4, 9};  // an empty segment is allowed
+  // A short segment, an empty one, and one longer than a 256-query block.
+  const int64_t tokens = 4 + 270, heads = 2, d = 8;
+  const std::vector<int64_t> cu_seqlens = {0, 4, 4, tokens};
   const Tensor q = random_tensor({tokens, heads, d}, 4), k = random_tensor({tokens, heads, d}, 5),
                v = random_tensor({tokens, heads, d}, 6);
   std::vector<double> expected;
   for (int64_t t = 0; t < tokens; ++t)
     for (int64_t h = 0; h < heads; ++h) {
-      const int64_t first = t < 4 ? 0 : 4, end = t < 4 ? 4 : 9;
+      const int64_t first = t < 4 ? 0 : 4, end = t < 4 ? 4 : tokens;
       reference_row(q, k, v, t, h, h, first, end, 0.3, expected);
     }
   EXPECT_LT(relative_l2(segment_attention(q, k, v, cu_seqlens, 0.3f), expected), kTolerance);
