@@ -181,7 +181,8 @@ PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig
   if (config.do_resize) {
     const ResizedSize size = smart_resize(image.height, image.width, config);
     if (size.height != image.height || size.width != image.width) {
-      resized_storage = resize_bicubic(image, int32_t(size.width), int32_t(size.height));
+      resized_storage =
+          resize_bicubic(image, int32_t(size.width), int32_t(size.height), config.pass_order);
       resized = &resized_storage;
     }
   }

@@ -12,6 +12,7 @@
 
 #include "core/tensor.h"
 #include "io/image_decode.h"
+#include "io/image_resize.h"
 
 namespace glimpse::io {
 
@@ -29,6 +30,9 @@ struct ImageProcessorConfig {
   double rescale_factor = 1.0 / 255.0;
   std::array<float, 3> image_mean = {0.48145466f, 0.4578275f, 0.40821073f};  // OPENAI_CLIP_MEAN
   std::array<float, 3> image_std = {0.26862954f, 0.26130258f, 0.27577711f};  // OPENAI_CLIP_STD
+  // Which Pillow's bicubic rounding to reproduce (image_resize.h). Pillow 12 is what the committed
+  // goldens (tests/golden) were made with; Pillow 13 differs by a few levels on some downscales.
+  PillowPassOrder pass_order = PillowPassOrder::kPillow12;
 
   int64_t factor() const { return patch_size * merge_size; }
 

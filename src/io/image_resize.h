@@ -1,13 +1,20 @@
 // Bicubic resampling of 8-bit RGB images, bit-identical to Pillow's Image.resize(BICUBIC) (the
 // resampler transformers' PIL image processors use): separable a = -0.5 cubic with the support
-// widened by the downscale factor (antialiasing), 22-bit fixed-point weights, two separable passes
-// (in Pillow 13's order), each rounded and clamped to uint8.
+// widened by the downscale factor (antialiasing), 22-bit fixed-point weights, two separable passes,
+// each rounded and clamped to uint8.
 #pragma once
 
 #include "io/image_decode.h"
 
 namespace glimpse::io {
 
-RgbImage resize_bicubic(const RgbImage& image, int32_t out_width, int32_t out_height);
+// The order of the two passes, which changes the rounding in between (by up to a few levels).
+// Pillow up to 12 always resamples horizontally first; Pillow 13 (python-pillow/Pillow#9549)
+// resamples vertically first when the height shrinks by more than twice as many pixels as the
+// width.
+enum class PillowPassOrder { kPillow12, kPillow13 };
+
+RgbImage resize_bicubic(const RgbImage& image, int32_t out_width, int32_t out_height,
+                        PillowPassOrder order);
 
 }  // namespace glimpse::io
