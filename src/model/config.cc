@@ -313,10 +313,10 @@ VisionConfig read_vision_config(const Fields& vision) {
   VisionConfig out;
   out.depth = vision.size("depth");
   out.hidden_size = vision.size("hidden_size");
-  // Glm4vVisionConfig maps num_attention_heads to num_heads.
-  out.num_heads = vision.has("num_heads") || !vision.has("num_attention_heads")
-                      ? vision.size("num_heads")
-                      : vision.size("num_attention_heads");
+  // Glm4vVisionConfig maps num_attention_heads onto num_heads; given both, the alias is applied
+  // last and wins.
+  out.num_heads = vision.has("num_attention_heads") ? vision.size("num_attention_heads")
+                                                    : vision.size("num_heads");
   out.intermediate_size = vision.size("intermediate_size");
   out.out_hidden_size = vision.size("out_hidden_size");
   out.in_channels = vision.size_or("in_channels", 3);
