@@ -2,18 +2,11 @@
 
 #include <cstring>
 
+#include "model/glm4v_impl.h"
 #include "model/rope_index.h"
-#include "model/text_decoder.h"
-#include "model/vision.h"
 #include "model/weights.h"
 
 namespace glimpse::model {
-
-struct Glm4vModel::Impl {
-  ModelConfig config;
-  VisionTower vision;
-  TextDecoder text;
-};
 
 Glm4vModel::Glm4vModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Glm4vModel::~Glm4vModel() = default;
@@ -45,28 +38,38 @@ KvCache Glm4vModel::new_cache(int64_t capacity_tokens) const {
   return impl_->text.new_cache(capacity_tokens);
 }
 
-Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions,
-                           const Tensor* image_embeds, KvCache& cache, bool all_logits) const {
-  if (ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens given");
-  Tensor hidden = impl_->text.embed(ids);
+void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t image_token_id,
+                       const Tensor* image_embeds, int64_t first_row) {
   const int64_t width = hidden.size(1);
-  int64_t image_tokens = 0;
-  for (int32_t id : ids) image_tokens += id == impl_->config.image_token_id;
-  const int64_t embed_rows = image_embeds ? image_embeds->size(0) : 0;
   if (image_embeds && (image_embeds->dtype() != DType::kF32 || image_embeds->dim() != 2 ||
                        image_embeds->size(1) != width))
     fail(ErrorKind::kInvalidArgument, "forward: image_embeds must be F32 [rows, {}], got {} {}",
          width, dtype_name(image_embeds->dtype()), shape_string(image_embeds->shape()));
+  const int64_t available = image_embeds ? image_embeds->size(0) : 0;
+  int64_t row = first_row;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (ids[i] != image_token_id) continue;
+    if (row < 0 || row >= available)
+      fail(ErrorKind::kInvalidArgument,
+           "forward: the image token at position {} needs image embedding row {}, there are {}", i,
+           row, available);
+    std::memcpy(hidden.data<float>() + int64_t(i) * width,
+                image_embeds->data<float>() + row++ * width, size_t(width) * sizeof(float));
+  }
+}
+
+Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions,
+                           const Tensor* image_embeds, KvCache& cache, bool all_logits) const {
+  if (ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens given");
+  Tensor hidden = impl_->text.embed(ids);
+  int64_t image_tokens = 0;
+  for (int32_t id : ids) image_tokens += id == impl_->config.image_token_id;
+  const int64_t embed_rows = image_embeds ? image_embeds->size(0) : 0;
   if (image_tokens != embed_rows)
     fail(ErrorKind::kInvalidArgument,
          "forward: {} image tokens in the ids but {} image embedding rows", image_tokens,
          embed_rows);
-  // Image tokens take the vision tower's rows, in order.
-  int64_t next_row = 0;
-  for (size_t i = 0; i < ids.size(); ++i)
-    if (ids[i] == impl_->config.image_token_id)
-      std::memcpy(hidden.data<float>() + int64_t(i) * width,
-                  image_embeds->data<float>() + next_row++ * width, size_t(width) * sizeof(float));
+  splice_image_rows(hidden, ids, impl_->config.image_token_id, image_embeds, 0);
   return impl_->text.forward(std::move(hidden), positions, cache, all_logits);
 }
 

@@ -81,7 +81,10 @@ class Glm4vModel {
   Tensor forward(std::span<const int32_t> ids, const Tensor& positions, const Tensor* image_embeds,
                  KvCache& cache, bool all_logits = false) const;
 
+  // The prepared network, for model-internal code (batch.h's forward_batch); defined in
+  // glm4v_impl.h.
   struct Impl;
+  const Impl& impl() const { return *impl_; }
 
  private:
   explicit Glm4vModel(std::unique_ptr<Impl> impl);

@@ -87,17 +87,19 @@ std::pair<Tensor, Tensor> TextDecoder::rotary_tables(const Tensor& positions) co
   return {cos, sin};
 }
 
+float TextDecoder::attention_scale() const {
+  return float(1.0 / std::sqrt(double(head_dim_)));
+}
+
 Tensor TextDecoder::attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
-                              const Tensor& sin, KvCache& cache) const {
+                              const Tensor& sin, const AttendFn& attend) const {
   const int64_t n = x.size(0), heads = config_.num_attention_heads,
                 kv_heads = config_.num_key_value_heads;
-  const int64_t past = cache.size();
   const Tensor qkv = ops::linear(x, layer.qkv_weight, &layer.qkv_bias);
-  // Each qkv row is [q (heads·d) | k (kv_heads·d) | v (kv_heads·d)]: q goes to its own tensor,
-  // k and v straight into the cache rows of these tokens.
+  // Each qkv row is [q (heads·d) | k (kv_heads·d) | v (kv_heads·d)].
   Tensor q = Tensor::empty({n, heads, head_dim_}, DType::kF32);
-  Tensor k = cache.keys(index, past + n).slice_rows(past, past + n);
-  Tensor v = cache.values(index, past + n).slice_rows(past, past + n);
+  Tensor k = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32);
+  Tensor v = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32);
   const int64_t q_width = heads * head_dim_, kv_width = kv_heads * head_dim_;
   for (int64_t t = 0; t < n; ++t) {
     const float* row = qkv.data<float>() + t * (q_width + 2 * kv_width);
@@ -108,42 +110,56 @@ Tensor TextDecoder::attention(const Layer& layer, int64_t index, const Tensor& x
   }
   ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kInterleaved);
   ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kInterleaved);
-  const Tensor attended =
-      ops::causal_attention(q, cache.keys(index, past + n), cache.values(index, past + n), past,
-                            float(1.0 / std::sqrt(double(head_dim_))));
-  return ops::linear(attended, layer.o_weight);
+  return ops::linear(attend(index, q, k, v), layer.o_weight);
 }
 
-Tensor TextDecoder::forward(Tensor hidden, const Tensor& positions, KvCache& cache,
-                            bool all_logits) const {
+Tensor TextDecoder::run_layers(Tensor hidden, const Tensor& positions,
+                               const AttendFn& attend) const {
   const int64_t n = hidden.size(0);
   if (positions.dtype() != DType::kI64 || positions.dim() != 2 || positions.size(0) != 3 ||
       positions.size(1) != n)
     fail(ErrorKind::kInvalidArgument, "forward: positions must be I64 [3, {}], got {} {}", n,
          dtype_name(positions.dtype()), shape_string(positions.shape()));
-  if (cache.layers() != config_.num_hidden_layers)
-    fail(ErrorKind::kInvalidArgument, "forward: the KV cache has {} layers, the model {}",
-         cache.layers(), config_.num_hidden_layers);
-  if (cache.size() + n > cache.capacity())
-    fail(ErrorKind::kLimitExceeded,
-         "forward: {} tokens do not fit the KV cache ({} held, capacity {})", n, cache.size(),
-         cache.capacity());
   const auto [cos, sin] = rotary_tables(positions);
   const float eps = float(config_.rms_norm_eps);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
-    const Tensor attended =
-        attention(layer, int64_t(i), ops::rms_norm(hidden, layer.input_norm, eps), cos, sin, cache);
+    const Tensor attended = attention(
+        layer, int64_t(i), ops::rms_norm(hidden, layer.input_norm, eps), cos, sin, attend);
     ops::add_inplace(hidden, ops::rms_norm(attended, layer.post_self_attn_norm, eps));
     const Tensor gate_up =
         ops::linear(ops::rms_norm(hidden, layer.post_attention_norm, eps), layer.gate_up_weight);
     const Tensor mlp = ops::linear(ops::gated_activation(gate_up, act_), layer.down_weight);
     ops::add_inplace(hidden, ops::rms_norm(mlp, layer.post_mlp_norm, eps));
   }
+  return hidden;
+}
+
+Tensor TextDecoder::logits(const Tensor& hidden) const {
+  return ops::linear(ops::rms_norm(hidden, final_norm_, float(config_.rms_norm_eps)), lm_head_);
+}
+
+Tensor TextDecoder::forward(Tensor hidden, const Tensor& positions, KvCache& cache,
+                            bool all_logits) const {
+  const int64_t n = hidden.size(0), past = cache.size();
+  if (cache.layers() != config_.num_hidden_layers)
+    fail(ErrorKind::kInvalidArgument, "forward: the KV cache has {} layers, the model {}",
+         cache.layers(), config_.num_hidden_layers);
+  if (past + n > cache.capacity())
+    fail(ErrorKind::kLimitExceeded,
+         "forward: {} tokens do not fit the KV cache ({} held, capacity {})", n, past,
+         cache.capacity());
+  // New keys and values go into cache rows [past, past + n); queries see rows [0, past + n).
+  const AttendFn attend = [&](int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v) {
+    const Tensor keys = cache.keys(layer, past + n), values = cache.values(layer, past + n);
+    std::memcpy(keys.slice_rows(past, past + n).raw_data(), k.raw_data(), k.nbytes());
+    std::memcpy(values.slice_rows(past, past + n).raw_data(), v.raw_data(), v.nbytes());
+    return ops::causal_attention(q, keys, values, past, attention_scale());
+  };
+  const Tensor last_hidden = run_layers(std::move(hidden), positions, attend);
   cache.advance(n);
-  const Tensor last = all_logits ? hidden : hidden.slice_rows(n - 1, n);
-  const Tensor logits = ops::linear(ops::rms_norm(last, final_norm_, eps), lm_head_);
-  return all_logits ? logits : logits.view({lm_head_.size(0)});
+  if (all_logits) return logits(last_hidden);
+  return logits(last_hidden.slice_rows(n - 1, n)).view({lm_head_.size(0)});
 }
 
 }  // namespace glimpse::model

@@ -3,6 +3,7 @@
 // RMSNorm and lm_head. Matrices stay in the checkpoint dtype; see glm4v_weights.h.
 #pragma once
 
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -25,7 +26,21 @@ class TextDecoder {
   // all_logits.
   Tensor forward(Tensor hidden, const Tensor& positions, KvCache& cache, bool all_logits) const;
 
+  // Where a layer's attention reads and writes keys and values. Given one layer's rotated queries
+  // f32 [n, heads, head_dim] and the new tokens' rotated keys and values f32 [n, kv_heads,
+  // head_dim], stores the keys/values and returns the attention output f32 [n, heads·head_dim].
+  using AttendFn =
+      std::function<Tensor(int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v)>;
+
+  // The layers over `hidden` (f32 [n, hidden]) at `positions`, attention through `attend`;
+  // returns the last layer's hidden states, before the final norm.
+  Tensor run_layers(Tensor hidden, const Tensor& positions, const AttendFn& attend) const;
+  // Final norm and lm_head: f32 [rows, vocab] for hidden f32 [rows, hidden].
+  Tensor logits(const Tensor& hidden) const;
+
   KvCache new_cache(int64_t capacity) const;
+  int64_t head_dim() const { return head_dim_; }
+  float attention_scale() const;
 
  private:
   struct Layer {
@@ -39,7 +54,7 @@ class TextDecoder {
   // position of the M-RoPE axis its mrope_section chunk belongs to.
   std::pair<Tensor, Tensor> rotary_tables(const Tensor& positions) const;
   Tensor attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
-                   const Tensor& sin, KvCache& cache) const;
+                   const Tensor& sin, const AttendFn& attend) const;
 
   TextConfig config_;
   ops::Activation act_;
