@@ -9,6 +9,7 @@ PACKAGES=(
   # libraries of the product
   libfmt-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libturbojpeg0-dev libjpeg62-turbo-dev
   libpng-dev libwebp-dev libcpp-httplib-dev libopenblas-dev libspdlog-dev pybind11-dev
+  libicu-dev
   libssl-dev  # OpenSSL: image content hashes (SHA-256), data: URL base64
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
