@@ -1,7 +1,7 @@
 // CPU op benchmarks. The headline is decode-time matrix-vector speed: GB/s of weights streamed by
-// ops::linear with one input row, next to a copy loop over a buffer of the same size measured in
-// the same run (the machine's practical memory bandwidth), for f32 weights (OpenBLAS sgemv) and
-// bf16/f16 weights (our streaming kernel). Prefill GEMM reports GFLOP/s.
+// ops::linear with one input row, next to a copy loop and a read-only loop over buffers of the
+// same size measured in the same run (the machine's practical memory bandwidth), for f32 weights
+// (OpenBLAS sgemv) and bf16/f16 weights (our streaming kernel). Prefill GEMM reports GFLOP/s.
 //
 //   build/<dir>/benchmarks/ops_bench --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -51,6 +51,25 @@ void BM_CopyLoop(benchmark::State& state) {
                                               benchmark::Counter::kIsRate);
 }
 BENCHMARK(BM_CopyLoop)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Sums `bytes` of floats on all pool threads: a read-only stream, the ceiling for a matvec.
+void BM_ReadLoop(benchmark::State& state) {
+  const auto bytes = size_t(state.range(0)) << 20;
+  std::vector<float> src(bytes / sizeof(float), 1.0f);
+  for (auto _ : state) {
+    ThreadPool::global().parallel_for(int64_t(src.size()), 1 << 18,
+                                      [&](int64_t begin, int64_t end) {
+                                        float partial[16] = {};
+                                        for (int64_t i = begin; i + 16 <= end; i += 16)
+                                          for (int l = 0; l < 16; ++l)
+                                            partial[l] += src[size_t(i + l)];
+                                        benchmark::DoNotOptimize(partial);
+                                      });
+  }
+  state.counters["GB/s"] = benchmark::Counter(double(bytes) * double(state.iterations()) / 1e9,
+                                              benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ReadLoop)->Arg(64)->Arg(256)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ops::linear with one input row: weights streamed once, 2 FLOPs per weight.
 void BM_Matvec(benchmark::State& state, DType dtype) {
