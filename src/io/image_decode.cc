@@ -154,7 +154,7 @@ bool png_read_rows(png_structp png, png_bytep* rows) {
 }
 
 RgbImage decode_png(std::span<const uint8_t> bytes, const ImageLimits& limits) {
-  PngReader reader{bytes};
+  PngReader reader{bytes, 0, {}};
   PngHandles handles;
   handles.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_error_handler,
                                        png_warning_handler);
@@ -242,7 +242,7 @@ const char* to_string(ImageFormat format) {
 ImageHeader read_image_header(std::span<const uint8_t> bytes) {
   const auto format = sniff_format(bytes);
   if (!format) fail(ErrorKind::kUnsupported, "image: not a JPEG, PNG or WebP file");
-  ImageHeader header{*format};
+  ImageHeader header{*format, 0, 0};
   switch (*format) {
     case ImageFormat::kJpeg: {
       TjHandle handle(tjInitDecompress());
