@@ -3,6 +3,7 @@
 // each naming the JSON field.
 #include <nlohmann/json.hpp>
 
+#include <limits>
 #include <unordered_set>
 
 #include "core/error.h"
@@ -14,8 +15,8 @@ namespace {
 
 using nlohmann::json;
 
-// Ids index a table, so a hostile file must not be able to ask for a huge one.
-constexpr int64_t kMaxTokenId = (int64_t{1} << 24) - 1;
+// Ids are int32_t in the API.
+constexpr int64_t kMaxTokenId = std::numeric_limits<int32_t>::max();
 
 struct Context {
   const std::string& origin;
@@ -266,12 +267,26 @@ std::unique_ptr<TokenizerModel> load_tokenizer_model(std::string_view json_text,
   bpe.fuse_unk = bool_field(model, "fuse_unk", false, model_where);
   bpe.ignore_merges = bool_field(model, "ignore_merges", false, model_where);
   const json& vocab = object_field(model, "vocab", model_where);
+  const auto added_it = root.find("added_tokens");
+  const bool has_added = added_it != root.end() && !added_it->is_null();
+  if (has_added && !added_it->is_array())
+    fail(ErrorKind::kCorrupt, "{}: expected an array", ctx.at("added_tokens"));
+  // The id table has one entry per id up to the largest. Real vocabularies are dense; a sparse
+  // one (a few huge ids) would let a corrupt file cost gigabytes, so it is refused.
+  const size_t max_entries = 2 * (vocab.size() + (has_added ? added_it->size() : 0)) + 1024;
+  auto entry_for = [&](int32_t id, const std::string& where) -> TokenEntry& {
+    const auto index = static_cast<size_t>(id);
+    if (index >= max_entries)
+      fail(ErrorKind::kUnsupported, "{}: id {} is far past the {} tokens (sparse ids)", where, id,
+           max_entries / 2);
+    if (index >= entries.size()) entries.resize(index + 1);
+    return entries[index];
+  };
   for (const auto& [text, id_value] : vocab.items()) {
     const std::string where = fmt::format("{}.vocab[\"{}\"]", model_where, text);
     require_utf8(text, where);
     const int32_t id = token_id(id_value, where);
-    if (static_cast<size_t>(id) >= entries.size()) entries.resize(static_cast<size_t>(id) + 1);
-    TokenEntry& entry = entries[static_cast<size_t>(id)];
+    TokenEntry& entry = entry_for(id, where);
     if (entry.present) fail(ErrorKind::kCorrupt, "{}: id {} is used twice", where, id);
     entry.present = true;
     entry.text = text;
@@ -307,14 +322,16 @@ std::unique_ptr<TokenizerModel> load_tokenizer_model(std::string_view json_text,
     bpe.unk_id = vocab_id(it->get<std::string>(), model_where + ".unk_token");
   }
 
+  TextNormalizer normalizer =
+      parse_normalizer(field(root, "normalizer", origin), ctx.at("normalizer"));
+
   // Added tokens: they override vocab entries with the same id and are looked up first by text.
   std::vector<AddedToken> raw_tokens, normalized_tokens;
   StringIdMap token_ids;
   std::unordered_set<std::string> special_contents;
-  if (const auto it = root.find("added_tokens"); it != root.end() && !it->is_null()) {
-    if (!it->is_array()) fail(ErrorKind::kCorrupt, "{}: expected an array", ctx.at("added_tokens"));
-    for (size_t i = 0; i < it->size(); ++i) {
-      const json& node = (*it)[i];
+  if (has_added) {
+    for (size_t i = 0; i < added_it->size(); ++i) {
+      const json& node = (*added_it)[i];
       const std::string where = fmt::format("{}[{}]", ctx.at("added_tokens"), i);
       if (!node.is_object()) fail(ErrorKind::kCorrupt, "{}: expected an object", where);
       AddedToken token;
@@ -326,12 +343,13 @@ std::unique_ptr<TokenizerModel> load_tokenizer_model(std::string_view json_text,
       token.lstrip = bool_field(node, "lstrip", false, where);
       token.rstrip = bool_field(node, "rstrip", false, where);
       token.normalized = bool_field(node, "normalized", !token.special, where);
-      if (static_cast<size_t>(token.id) >= entries.size())
-        entries.resize(static_cast<size_t>(token.id) + 1);
-      TokenEntry& entry = entries[static_cast<size_t>(token.id)];
+      TokenEntry& entry = entry_for(token.id, where);
       entry.present = true;
-      entry.text = token.content;
-      if (!alphabet().to_bytes(token.content, entry.bytes)) entry.bytes = token.content;
+      // HF shows (and decodes) a normalized token by its normalized text, yet looks it up by the
+      // text as written.
+      entry.text =
+          token.normalized && !normalizer.empty() ? normalizer.apply(token.content) : token.content;
+      if (!alphabet().to_bytes(entry.text, entry.bytes)) entry.bytes = entry.text;
       token_ids.insert_or_assign(token.content, token.id);
       if (token.special) special_contents.insert(token.content);
       (token.normalized ? normalized_tokens : raw_tokens).push_back(std::move(token));
@@ -342,8 +360,6 @@ std::unique_ptr<TokenizerModel> load_tokenizer_model(std::string_view json_text,
   for (TokenEntry& entry : entries)
     entry.special = entry.present && special_contents.contains(entry.text);
 
-  TextNormalizer normalizer =
-      parse_normalizer(field(root, "normalizer", origin), ctx.at("normalizer"));
   PreTokenizer pre_tokenizer =
       parse_pre_tokenizer(field(root, "pre_tokenizer", origin), ctx.at("pre_tokenizer"));
   check_decoder(field(root, "decoder", origin), ctx.at("decoder"));
