@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -80,21 +81,117 @@ std::array<std::array<float, 256>, 3> normalisation_table(const ImageProcessorCo
   return table;
 }
 
-// A float32 tensor in memory backed by transparent huge pages where the kernel offers them: the
-// pixel values of one large image are tens of MB, and faulting them in 4 KiB pages costs more
-// than computing them (27 ms vs 6 ms for 1920x1080 on the reference machine).
-Tensor huge_page_tensor(Shape shape) {
-  constexpr size_t kHugePage = size_t(2) << 20;
-  const size_t bytes = size_t(shape_numel(shape)) * sizeof(float);
-  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
-  void* data = nullptr;
-  if (bytes < kHugePage || posix_memalign(&data, kHugePage, rounded) != 0)
-    return Tensor::empty(std::move(shape), DType::kF32);
-  madvise(data, rounded, MADV_HUGEPAGE);  // advisory: without THP this is ordinary memory
-  std::shared_ptr<const void> owner(data, [](const void* p) { std::free(const_cast<void*>(p)); });
-  return Tensor(Storage::borrow(data, bytes, Device::kCPU, std::move(owner)), 0, DType::kF32,
-                std::move(shape));
-}
+// Memory for pixel_values. One large image's values are tens of MB, and on first touch the
+// kernel must fault in and zero every page, which costs more than computing the values (for
+// 1920x1080: ~27 ms in 4 KiB pages, ~6 ms in transparent huge pages, vs ~4 ms of arithmetic).
+// So buffers are 2 MiB-aligned and advised as huge pages, and freed buffers are kept (up to
+// kKeptBytes in all) for the next image of a similar size.
+class PixelBufferPool {
+ public:
+  static PixelBufferPool& instance() {
+    static auto* pool = new PixelBufferPool;  // never destroyed: tensors may outlive main()
+    return *pool;
+  }
+
+  Tensor tensor(Shape shape) {
+    const size_t bytes = size_t(shape_numel(shape)) * sizeof(float);
+    if (bytes < kHugePage) return Tensor::empty(std::move(shape), DType::kF32);
+    const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+    void* data = take(rounded);
+    if (!data) {
+      if (posix_memalign(&data, kHugePage, rounded) != 0)
+        fail(ErrorKind::kLimitExceeded, "image: cannot allocate {} bytes for pixel values", bytes);
+      madvise(data, rounded, MADV_HUGEPAGE);  // advisory: without THP this is ordinary memory
+    }
+    std::shared_ptr<const void> owner(
+        data, [this, rounded](const void* p) { give_back(const_cast<void*>(p), rounded); });
+    return Tensor(Storage::borrow(data, bytes, Device::kCPU, std::move(owner)), 0, DType::kF32,
+                  std::move(shape));
+  }
+
+ private:
+  static constexpr size_t kHugePage = size_t(2) << 20;
+  static constexpr size_t kKeptBytes = size_t(256) << 20;
+
+  void* take(size_t bytes) {
+    std::lock_guard lock(mutex_);
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->first != bytes) continue;
+      void* data = it->second;
+      kept_ -= bytes;
+      free_.erase(it);
+      return data;
+    }
+    return nullptr;
+  }
+
+  void give_back(void* data, size_t bytes) {
+    {
+      std::lock_guard lock(mutex_);
+      if (kept_ + bytes <= kKeptBytes) {
+        free_.emplace_back(bytes, data);
+        kept_ += bytes;
+        return;
+      }
+    }
+    std::free(data);
+  }
+
+  std::mutex mutex_;
+  std::vector<std::pair<size_t, void*>> free_;
+  size_t kept_ = 0;
+};
+
+// Normalises resized rows as they arrive and stores them in the reference's patch layout: merge
+// windows row-major, patches row-major inside a window; within a patch channel, then the
+// temporal copies, then rows and columns. Rows are collected one band of merge windows
+// (merge * patch rows) at a time, whose patches are a contiguous stretch of the output, so the
+// output is written front to back.
+class PatchWriter {
+ public:
+  PatchWriter(const ImageProcessorConfig& config, int64_t width, float* out)
+      : table_(normalisation_table(config)),
+        patch_(config.patch_size),
+        merge_(config.merge_size),
+        temporal_(config.temporal_patch_size),
+        row_bytes_(size_t(width) * 3),
+        grid_w_(width / patch_),
+        band_(size_t(merge_ * patch_) * row_bytes_),
+        out_(out) {}
+
+  void write_row(int64_t y, const uint8_t* row) {
+    const int64_t band_rows = merge_ * patch_;
+    std::copy_n(row, row_bytes_, band_.data() + size_t(y % band_rows) * row_bytes_);
+    if (y % band_rows == band_rows - 1) flush_band();
+  }
+
+ private:
+  void flush_band() {
+    const int64_t area = patch_ * patch_;
+    for (int64_t block_x = 0; block_x < grid_w_ / merge_; ++block_x) {
+      for (int64_t my = 0; my < merge_; ++my) {
+        for (int64_t mx = 0; mx < merge_; ++mx) {
+          const size_t x0 = size_t((block_x * merge_ + mx) * patch_) * 3;
+          for (int c = 0; c < 3; ++c) {
+            float* first = out_;
+            for (int64_t py = 0; py < patch_; ++py) {
+              const uint8_t* src = band_.data() + size_t(my * patch_ + py) * row_bytes_ + x0 + c;
+              for (int64_t px = 0; px < patch_; ++px) *out_++ = table_[c][src[px * 3]];
+            }
+            for (int64_t t = 1; t < temporal_; ++t) out_ = std::copy_n(first, area, out_);
+          }
+        }
+      }
+    }
+  }
+
+  std::array<std::array<float, 256>, 3> table_;
+  int64_t patch_, merge_, temporal_;
+  size_t row_bytes_;
+  int64_t grid_w_;
+  std::vector<uint8_t> band_;
+  float* out_;  // next value to write
+};
 
 }  // namespace
 
@@ -193,55 +290,27 @@ PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig
     fail(ErrorKind::kInvalidArgument, "image: {}x{} with {} bytes is not an RGB8 image",
          image.width, image.height, image.pixels.size());
   const int64_t patch = config.patch_size, merge = config.merge_size;
-  const int64_t temporal = config.temporal_patch_size;
-  RgbImage resized_storage;
-  const RgbImage* resized = &image;
-  if (config.do_resize) {
-    const ResizedSize size = smart_resize(image.height, image.width, config);
-    if (size.height != image.height || size.width != image.width) {
-      resized_storage =
-          resize_bicubic(image, int32_t(size.width), int32_t(size.height), config.pass_order);
-      resized = &resized_storage;
-    }
-  }
-  if (resized->height % (patch * merge) != 0 || resized->width % (patch * merge) != 0)
+  ResizedSize size{image.height, image.width};
+  if (config.do_resize) size = smart_resize(image.height, image.width, config);
+  if (size.height % (patch * merge) != 0 || size.width % (patch * merge) != 0)
     fail(ErrorKind::kInvalidArgument,
          "image: {}x{} is not a multiple of patch_size * merge_size = {} (do_resize is off)",
-         resized->width, resized->height, patch * merge);
+         size.width, size.height, patch * merge);
 
   PreparedImage out;
   out.t = 1;
-  out.h = resized->height / patch;
-  out.w = resized->width / patch;
+  out.h = size.height / patch;
+  out.w = size.width / patch;
   out.num_tokens = out.t * out.h * out.w / (merge * merge);
-  const int64_t patch_dim = 3 * temporal * patch * patch;
-  out.pixel_values = huge_page_tensor({out.h * out.w, patch_dim});
-  const auto table = normalisation_table(config);
-  const size_t row_bytes = size_t(resized->width) * 3;
-  float* dst = out.pixel_values.data<float>();
-  // Patch order: merge windows row-major, patches row-major inside a window; within a patch
-  // channel, then the temporal copies, then rows and columns (the reference's transpose).
-  for (int64_t block_y = 0; block_y < out.h / merge; ++block_y) {
-    for (int64_t block_x = 0; block_x < out.w / merge; ++block_x) {
-      for (int64_t my = 0; my < merge; ++my) {
-        for (int64_t mx = 0; mx < merge; ++mx) {
-          const int64_t y0 = (block_y * merge + my) * patch;
-          const int64_t x0 = (block_x * merge + mx) * patch;
-          for (int c = 0; c < 3; ++c) {
-            float* channel_start = dst;
-            for (int64_t py = 0; py < patch; ++py) {
-              const uint8_t* src =
-                  resized->pixels.data() + size_t(y0 + py) * row_bytes + size_t(x0) * 3 + c;
-              for (int64_t px = 0; px < patch; ++px) *dst++ = table[c][src[px * 3]];
-            }
-            for (int64_t t = 1; t < temporal; ++t) {
-              std::copy(channel_start, channel_start + patch * patch, dst);
-              dst += patch * patch;
-            }
-          }
-        }
-      }
-    }
+  const int64_t patch_dim = 3 * config.temporal_patch_size * patch * patch;
+  out.pixel_values = PixelBufferPool::instance().tensor({out.h * out.w, patch_dim});
+  PatchWriter writer(config, size.width, out.pixel_values.data<float>());
+  if (size.height == image.height && size.width == image.width) {
+    for (int32_t y = 0; y < image.height; ++y)
+      writer.write_row(y, image.pixels.data() + size_t(y) * image.width * 3);
+  } else {
+    resize_bicubic_rows(image, int32_t(size.width), int32_t(size.height), config.pass_order,
+                        [&](int32_t y, const uint8_t* row) { writer.write_row(y, row); });
   }
   return out;
 }

@@ -61,83 +61,176 @@ Coefficients precompute(int in_size, int out_size) {
   return c;
 }
 
-uint8_t clip8(int32_t sum) {
-  if (sum >= (1 << kPrecisionBits << 8)) return 255;
-  if (sum <= 0) return 0;
-  return uint8_t(sum >> kPrecisionBits);
+// Pillow's clip8 (sum >> 22, saturated to 0..255), written so that loops over it vectorise.
+inline uint8_t clip8(int32_t sum) {
+  return uint8_t(std::clamp(sum >> kPrecisionBits, 0, 255));
 }
 
-// Rows [row_begin, row_begin + rows) of `in`, resampled along x.
-RgbImage resample_horizontal(const RgbImage& in, int row_begin, int rows, int out_width) {
-  const Coefficients c = precompute(in.width, out_width);
-  RgbImage out{out_width, rows, std::vector<uint8_t>(size_t(out_width) * rows * 3)};
-  constexpr int32_t kHalf = 1 << (kPrecisionBits - 1);
-  for (int y = 0; y < rows; ++y) {
-    const uint8_t* src = in.pixels.data() + size_t(row_begin + y) * in.width * 3;
-    uint8_t* dst = out.pixels.data() + size_t(y) * out_width * 3;
-    for (int xx = 0; xx < out_width; ++xx) {
-      const int32_t* k = &c.weights[size_t(xx) * c.ksize];
-      const uint8_t* p = src + size_t(c.first[xx]) * 3;
-      int32_t r = kHalf, g = kHalf, b = kHalf;
-      for (int x = 0; x < c.count[xx]; ++x) {
-        r += p[x * 3 + 0] * k[x];
-        g += p[x * 3 + 1] * k[x];
-        b += p[x * 3 + 2] * k[x];
-      }
-      dst[xx * 3 + 0] = clip8(r);
-      dst[xx * 3 + 1] = clip8(g);
-      dst[xx * 3 + 2] = clip8(b);
+constexpr int32_t kRoundingHalf = 1 << (kPrecisionBits - 1);
+constexpr int kRowBlock = 8;  // rows resampled together: one 8-lane vector per tap
+
+// Rows of a horizontal-pass output buffer: whole blocks, so the last block needs no bounds checks.
+size_t padded_rows(int rows) {
+  return size_t(rows + kRowBlock - 1) / kRowBlock * kRowBlock;
+}
+
+// One block of kRowBlock rows, transposed to [channel][x][row], resampled along x into `out`
+// (the block's first output row; the buffer has room for whole blocks, see padded_rows). kTaps = 0
+// reads the tap count at run time; the common counts are compile-time constants so that the
+// eight-row sums stay in registers.
+template <int kTaps>
+[[gnu::always_inline]] inline void resample_row_block(const Coefficients& c, const uint8_t* columns,
+                                                      size_t padded_width, int out_width,
+                                                      uint8_t* out) {
+  const int taps = kTaps > 0 ? kTaps : c.ksize;
+  for (int xx = 0; xx < out_width; ++xx) {
+    const int32_t* k = &c.weights[size_t(xx) * taps];
+    const size_t first = size_t(c.first[xx]);
+    for (int ch = 0; ch < 3; ++ch) {
+      const uint8_t* column = columns + (ch * padded_width + first) * kRowBlock;
+      int32_t sums[kRowBlock];
+      for (int r = 0; r < kRowBlock; ++r) sums[r] = kRoundingHalf;
+      for (int t = 0; t < taps; ++t)
+        for (int r = 0; r < kRowBlock; ++r) sums[r] += int32_t(column[t * kRowBlock + r]) * k[t];
+      for (int r = 0; r < kRowBlock; ++r)
+        out[(size_t(r) * out_width + xx) * 3 + ch] = clip8(sums[r]);
     }
   }
-  return out;
 }
 
-// Resamples along y; `row_offset` is the input row that `in`'s first row stands for.
-RgbImage resample_vertical(const RgbImage& in, const Coefficients& c, int row_offset,
-                           int out_height) {
-  const size_t row_bytes = size_t(in.width) * 3;
-  RgbImage out{in.width, out_height, std::vector<uint8_t>(row_bytes * out_height)};
+// Rows [row_begin, row_begin + rows) of `in`, resampled along x. Eight rows at a time are
+// transposed so that each tap is one multiply-add across the eight rows (one output column's
+// weights serve every row); taps past `count` have weight 0 and may read the zero padding after
+// the last column.
+__attribute__((target_clones("avx2", "default"))) void resample_horizontal(const RgbImage& in,
+                                                                           int row_begin, int rows,
+                                                                           int out_width,
+                                                                           uint8_t* out) {
+  const Coefficients c = precompute(in.width, out_width);
+  const size_t padded_width = size_t(in.width) + size_t(c.ksize);
+  std::vector<uint8_t> columns(3 * padded_width * kRowBlock, 0);
+  for (int block = 0; block < rows; block += kRowBlock) {
+    const int block_rows = std::min(kRowBlock, rows - block);
+    for (int r = 0; r < block_rows; ++r) {
+      const uint8_t* src = in.pixels.data() + size_t(row_begin + block + r) * in.width * 3;
+      for (int x = 0; x < in.width; ++x)
+        for (int ch = 0; ch < 3; ++ch)
+          columns[(ch * padded_width + size_t(x)) * kRowBlock + r] = src[x * 3 + ch];
+    }
+    uint8_t* dst = out + size_t(block) * out_width * 3;
+    switch (c.ksize) {  // 5: upscaling; 7, 9: downscaling by up to 1.5x, 2x
+      case 5:
+        resample_row_block<5>(c, columns.data(), padded_width, out_width, dst);
+        break;
+      case 7:
+        resample_row_block<7>(c, columns.data(), padded_width, out_width, dst);
+        break;
+      case 9:
+        resample_row_block<9>(c, columns.data(), padded_width, out_width, dst);
+        break;
+      default:
+        resample_row_block<0>(c, columns.data(), padded_width, out_width, dst);
+    }
+  }
+}
+
+// Resamples `width`-pixel rows along y, handing each output row to `emit`; `row_offset` is the
+// input row that `in`'s first row stands for.
+__attribute__((target_clones("avx2", "default"))) void resample_vertical(
+    const uint8_t* in, int width, const Coefficients& c, int row_offset, int out_height,
+    const RowSink& emit) {
+  const size_t row_bytes = size_t(width) * 3;
   std::vector<int32_t> sums(row_bytes);
+  std::vector<uint8_t> row(row_bytes);
   for (int yy = 0; yy < out_height; ++yy) {
-    std::fill(sums.begin(), sums.end(), 1 << (kPrecisionBits - 1));
+    std::fill(sums.begin(), sums.end(), kRoundingHalf);
     const int32_t* k = &c.weights[size_t(yy) * c.ksize];
     for (int y = 0; y < c.count[yy]; ++y) {
-      const uint8_t* src = in.pixels.data() + size_t(c.first[yy] - row_offset + y) * row_bytes;
+      const uint8_t* src = in + size_t(c.first[yy] - row_offset + y) * row_bytes;
       const int32_t weight = k[y];
-      for (size_t i = 0; i < row_bytes; ++i) sums[i] += src[i] * weight;  // vectorises
+      for (size_t i = 0; i < row_bytes; ++i) sums[i] += src[i] * weight;
     }
-    uint8_t* dst = out.pixels.data() + size_t(yy) * row_bytes;
-    for (size_t i = 0; i < row_bytes; ++i) dst[i] = clip8(sums[i]);
+    for (size_t i = 0; i < row_bytes; ++i) row[i] = clip8(sums[i]);
+    emit(yy, row.data());
   }
-  return out;
 }
+
+// Scratch for the intermediate image between the passes, kept per thread so that repeated
+// resizes of large images do not fault fresh pages in each time (that costs as much as the
+// arithmetic); buffers over kKeptScratchBytes are released after use.
+class PassScratch {
+ public:
+  uint8_t* get(size_t bytes) {
+    if (buffer_.size() < bytes) buffer_.resize(bytes);
+    return buffer_.data();
+  }
+  void release_if_large() {
+    constexpr size_t kKeptScratchBytes = size_t(32) << 20;
+    if (buffer_.size() > kKeptScratchBytes) std::vector<uint8_t>().swap(buffer_);
+  }
+
+ private:
+  std::vector<uint8_t> buffer_;
+};
 
 }  // namespace
 
-RgbImage resize_bicubic(const RgbImage& image, int32_t out_width, int32_t out_height,
-                        PillowPassOrder order) {
+void resize_bicubic_rows(const RgbImage& image, int32_t out_width, int32_t out_height,
+                         PillowPassOrder order, const RowSink& emit) {
   if (out_width <= 0 || out_height <= 0 || image.width <= 0 || image.height <= 0)
     fail(ErrorKind::kInvalidArgument, "resize: cannot resize {}x{} to {}x{}", image.width,
          image.height, out_width, out_height);
   GLIMPSE_ASSERT(image.pixels.size() == size_t(image.width) * image.height * 3);
-  const bool need_horizontal = out_width != image.width;
-  const bool need_vertical = out_height != image.height;
-  if (!need_horizontal && !need_vertical) return image;
-  if (!need_vertical) return resample_horizontal(image, 0, image.height, out_width);
-
+  thread_local PassScratch scratch;
+  const size_t out_row_bytes = size_t(out_width) * 3;
+  if (out_height == image.height) {  // one pass (or none): rows come straight out
+    const uint8_t* rows = image.pixels.data();
+    if (out_width != image.width) {
+      uint8_t* wide = scratch.get(out_row_bytes * padded_rows(out_height));
+      resample_horizontal(image, 0, image.height, out_width, wide);
+      rows = wide;
+    }
+    for (int y = 0; y < out_height; ++y) emit(y, rows + size_t(y) * out_row_bytes);
+    scratch.release_if_large();
+    return;
+  }
   const Coefficients vertical = precompute(image.height, out_height);
-  if (!need_horizontal) return resample_vertical(image, vertical, 0, out_height);
   // The rule was checked against Pillow 13.0 on 300 random size pairs.
-  const bool vertical_first = order == PillowPassOrder::kPillow13 && out_height < image.height &&
+  const bool vertical_first = order == PillowPassOrder::kPillow13 && out_width != image.width &&
+                              out_height < image.height &&
                               image.height - out_height > 2 * (image.width - out_width);
-  if (vertical_first)
-    return resample_horizontal(resample_vertical(image, vertical, 0, out_height), 0, out_height,
-                               out_width);
-  // As Pillow does: the horizontal pass covers only the input rows the vertical pass reads.
-  const int first_row = vertical.first.front();
-  const int last_row = vertical.first.back() + vertical.count.back();
-  const RgbImage wide = resample_horizontal(image, first_row, last_row - first_row, out_width);
-  return resample_vertical(wide, vertical, first_row, out_height);
+  if (out_width == image.width) {
+    resample_vertical(image.pixels.data(), image.width, vertical, 0, out_height, emit);
+  } else if (vertical_first) {
+    RgbImage tall{image.width, out_height,
+                  std::vector<uint8_t>(size_t(image.width) * 3 * out_height)};
+    resample_vertical(image.pixels.data(), image.width, vertical, 0, out_height,
+                      [&](int32_t y, const uint8_t* row) {
+                        std::copy_n(row, size_t(image.width) * 3,
+                                    tall.pixels.data() + size_t(y) * image.width * 3);
+                      });
+    uint8_t* wide = scratch.get(out_row_bytes * padded_rows(out_height));
+    resample_horizontal(tall, 0, out_height, out_width, wide);
+    for (int y = 0; y < out_height; ++y) emit(y, wide + size_t(y) * out_row_bytes);
+  } else {
+    // As Pillow does: the horizontal pass covers only the input rows the vertical pass reads.
+    const int first_row = vertical.first.front();
+    const int last_row = vertical.first.back() + vertical.count.back();
+    uint8_t* wide = scratch.get(out_row_bytes * padded_rows(last_row - first_row));
+    resample_horizontal(image, first_row, last_row - first_row, out_width, wide);
+    resample_vertical(wide, out_width, vertical, first_row, out_height, emit);
+  }
+  scratch.release_if_large();
+}
+
+RgbImage resize_bicubic(const RgbImage& image, int32_t out_width, int32_t out_height,
+                        PillowPassOrder order) {
+  RgbImage out{out_width, out_height, {}};
+  out.pixels.resize(size_t(std::max(out_width, 0)) * size_t(std::max(out_height, 0)) * 3);
+  resize_bicubic_rows(image, out_width, out_height, order, [&](int32_t y, const uint8_t* row) {
+    std::copy_n(row, size_t(out_width) * 3, out.pixels.data() + size_t(y) * out_width * 3);
+  });
+  return out;
 }
 
 }  // namespace glimpse::io

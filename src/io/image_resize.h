@@ -4,6 +4,8 @@
 // each rounded and clamped to uint8.
 #pragma once
 
+#include <functional>
+
 #include "io/image_decode.h"
 
 namespace glimpse::io {
@@ -16,5 +18,13 @@ enum class PillowPassOrder { kPillow12, kPillow13 };
 
 RgbImage resize_bicubic(const RgbImage& image, int32_t out_width, int32_t out_height,
                         PillowPassOrder order);
+
+// Receives output row `y` (out_width * 3 bytes, valid only during the call).
+using RowSink = std::function<void(int32_t y, const uint8_t* row)>;
+
+// The same resize, handing out rows in order instead of storing the image (the preprocessor
+// normalises and patchifies each row as it comes, without a resized copy).
+void resize_bicubic_rows(const RgbImage& image, int32_t out_width, int32_t out_height,
+                         PillowPassOrder order, const RowSink& emit);
 
 }  // namespace glimpse::io
