@@ -36,6 +36,11 @@ struct MropePositions {
 class KvCache {
  public:
   KvCache(int64_t layers, int64_t capacity, int64_t kv_heads, int64_t head_dim);
+  // Move-only: a copy would share the same storage and silently alias the cached keys.
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+  KvCache(KvCache&&) = default;
+  KvCache& operator=(KvCache&&) = default;
 
   int64_t size() const { return size_; }  // tokens held
   int64_t capacity() const { return capacity_; }
