@@ -77,19 +77,28 @@ class Lexer {
   }
 
  private:
-  SourcePos position(size_t offset) const {
-    const auto after = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
-    const size_t line_start = *(after - 1);
-    SourcePos pos;
-    pos.line = static_cast<int>(after - line_starts_.begin());
-    for (size_t i = line_start; i < offset; ++i)
-      if ((static_cast<unsigned char>(source_[i]) & 0xC0) != 0x80) ++pos.column;
-    return pos;
+  // Tokens come in source order, so positions are found by walking forward from the last one;
+  // an earlier offset (an error about an opening delimiter) walks from its line start.
+  SourcePos position(size_t offset) {
+    if (offset < cursor_offset_) {
+      const auto after = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
+      cursor_offset_ = *(after - 1);
+      cursor_pos_ = {static_cast<int>(after - line_starts_.begin()), 1};
+    }
+    for (; cursor_offset_ < offset; ++cursor_offset_) {
+      const char c = source_[cursor_offset_];
+      if (c == '\n') {
+        ++cursor_pos_.line;
+        cursor_pos_.column = 1;
+      } else if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) {
+        ++cursor_pos_.column;
+      }
+    }
+    return cursor_pos_;
   }
 
   template <typename... Args>
-  [[noreturn]] void error_at(size_t offset, fmt::format_string<Args...> format,
-                             Args&&... args) const {
+  [[noreturn]] void error_at(size_t offset, fmt::format_string<Args...> format, Args&&... args) {
     const SourcePos pos = position(offset);
     fail(ErrorKind::kInvalidArgument, "line {}, column {}: {}", pos.line, pos.column,
          fmt::format(format, std::forward<Args>(args)...));
@@ -487,6 +496,8 @@ class Lexer {
 
   std::string source_;
   std::vector<size_t> line_starts_;  // offset of each line's first byte
+  size_t cursor_offset_ = 0;         // position() walks from here
+  SourcePos cursor_pos_;
   size_t pos_ = 0;
   std::vector<Token> tokens_;
 };

@@ -160,7 +160,9 @@ class Parser {
     if (keyword == "set") return make_stmt(parse_set());
     if (keyword == "macro") return make_stmt(parse_macro());
     if (keyword == "break" || keyword == "continue") {
-      if (loop_depth_ == 0) error("'{}' outside of a loop", keyword);
+      if (loop_depth_ == 0)
+        fail(ErrorKind::kInvalidArgument, "line {}, column {}: '{}' outside of a loop", pos.line,
+             pos.column, keyword);
       expect(TokenType::kBlockEnd);
       if (keyword == "break") return make_stmt(BreakStmt{});
       return make_stmt(ContinueStmt{});
@@ -615,7 +617,7 @@ class Parser {
   }
 
   ExprPtr parse_call(ExprPtr callee) {
-    const SourcePos pos = current().pos;
+    const SourcePos pos = callee->pos;  // errors point at what is called
     CallArgs args = parse_call_args();
     return make(pos, CallExpr{std::move(callee), std::move(args)});
   }
