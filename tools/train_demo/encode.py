@@ -67,15 +67,19 @@ class SceneEncoder:
         out = self.image_processor(images=images, return_tensors="pt")
         return out["pixel_values"], out["image_grid_thw"]
 
-    def training_batch(self, images: list[np.ndarray], questions: list[str], answers: list[str]) -> dict:
-        """Right-padded batch; loss only on answer tokens (and the end token)."""
+    def training_batch(self, images: list[np.ndarray], qas: list[list[tuple[str, str]]]) -> dict:
+        """Right-padded rows, image-major: image i asks qas[i] (question, answer) pairs, one row each.
+        Loss only on answer tokens (and the end token). pixel_values/image_grid_thw hold each image
+        once; row_grid_thw repeats an image's grid for each of its rows."""
         pixel_values, grids = self.pixels(images)
-        rows, labels = [], []
-        for question, answer, grid in zip(questions, answers, grids.numpy()):
-            prompt = self.prompt_ids(question, grid)
-            target = self.target_ids(question, answer)
-            rows.append(prompt + target)
-            labels.append([IGNORE] * len(prompt) + target)
+        rows, labels, row_grids = [], [], []
+        for pairs, grid in zip(qas, grids):
+            for question, answer in pairs:
+                prompt = self.prompt_ids(question, grid.numpy())
+                target = self.target_ids(question, answer)
+                rows.append(prompt + target)
+                labels.append([IGNORE] * len(prompt) + target)
+                row_grids.append(grid)
         width = max(map(len, rows))
         input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
         label_ids = torch.full((len(rows), width), IGNORE, dtype=torch.long)
@@ -85,7 +89,8 @@ class SceneEncoder:
             label_ids[i, :len(label)] = torch.tensor(label)
             attention[i, :len(row)] = 1
         return self._with_mm(dict(input_ids=input_ids, attention_mask=attention, labels=label_ids,
-                                  pixel_values=pixel_values, image_grid_thw=grids))
+                                  pixel_values=pixel_values, image_grid_thw=grids,
+                                  row_grid_thw=torch.stack(row_grids)))
 
     def generation_batch(self, images: list[np.ndarray], questions: list[str]) -> dict:
         """Left-padded prompts, as batched generation needs."""

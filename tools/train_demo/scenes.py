@@ -229,10 +229,22 @@ def sample_qa(scene: Scene, rng: np.random.Generator) -> QA:
 
 def example(seed: int, index: int, noise_probability: float = NOISE_PROBABILITY) -> tuple[np.ndarray, QA, Scene]:
     """Scene ``index`` of stream ``seed``: independent of every other index, so workers can split a stream."""
+    image, questions, scene = example_with_questions(seed, index, 1, noise_probability)
+    return image, questions[0], scene
+
+
+def example_with_questions(seed: int, index: int, count: int,
+                           noise_probability: float = NOISE_PROBABILITY) -> tuple[np.ndarray, list[QA], Scene]:
+    """Like example(), with ``count`` questions of distinct types (the first is example()'s)."""
     rng = np.random.default_rng([seed, index])
     scene = sample_scene(rng, noise_probability)
     image = render(scene, rng)
-    return image, sample_qa(scene, rng), scene
+    questions: list[QA] = []
+    while len(questions) < count:
+        qa = sample_qa(scene, rng)
+        if all(qa.type != other.type for other in questions):
+            questions.append(qa)
+    return image, questions, scene
 
 
 def task_corpus(seed: int, count: int) -> list[str]:
