@@ -99,7 +99,9 @@ void gemm_half(const float* x, int64_t rows, const Tensor& weight, float* y) {
   const int64_t out_features = weight.size(0), in_features = weight.size(1);
   const uint16_t* w = weight.data<uint16_t>();
   const DType dtype = weight.dtype();
-  std::vector<float> panel(size_t(std::min(kPanelRows, out_features) * in_features));
+  // Reused across calls: a fresh multi-MB buffer per projection would page-fault every time.
+  thread_local std::vector<float> panel;
+  panel.resize(size_t(std::min(kPanelRows, out_features) * in_features));
   for (int64_t first = 0; first < out_features; first += kPanelRows) {
     const int64_t panel_rows = std::min(kPanelRows, out_features - first);
     const uint16_t* src = w + first * in_features;
