@@ -14,9 +14,10 @@
 namespace glimpse::model {
 namespace {
 
-constexpr double kVisionTolerance = 1e-4;  // rel. L2, vision_embeds.npy
-constexpr double kLogitsTolerance = 1e-4;  // rel. L2, logits.npy
-constexpr double kCacheTolerance = 1e-5;   // rel. L2, cached decode vs. full forward
+constexpr double kVisionTolerance = 1e-4;   // rel. L2, vision_embeds.npy
+constexpr double kLogitsTolerance = 1e-4;   // rel. L2, logits.npy
+constexpr double kCacheTolerance = 1e-5;    // rel. L2, cached decode vs. full forward
+constexpr double kLogprobTolerance = 1e-3;  // absolute, greedy.json's top-5 log-probabilities
 
 const std::string kGolden = std::string(GLIMPSE_SOURCE_DIR) + "/tests/golden/";
 
@@ -106,6 +107,44 @@ TEST_P(GoldenParity, PositionsVisionAndLogitsMatchTransformers) {
   EXPECT_LT(relative_l2(logits, read_npy(kGolden + c.files.at("logits").get<std::string>())),
             kLogitsTolerance);
   EXPECT_EQ(cache.size(), int64_t(ids.size()));
+}
+
+// Decoding through the KV cache, fed the reference's 16 greedy tokens at positions
+// next_position + step (the reference's rope_deltas rule): every step's top-5 log-probabilities
+// match greedy.json.
+TEST_P(GoldenParity, CachedDecodeMatchesGreedyLogprobs) {
+  const GoldenCase& c = GetParam();
+  const Glm4vModel& model = golden_model(c.model);
+  const std::vector<int32_t> ids = read_ids(kGolden + c.files.at("input_ids").get<std::string>());
+  const std::vector<ImageInput> images = read_images(c);
+  std::vector<ImageGrid> grids;
+  for (const ImageInput& image : images) grids.push_back(image.grid);
+  std::ifstream in(kGolden + c.files.at("greedy").get<std::string>());
+  const nlohmann::json greedy = nlohmann::json::parse(in);
+
+  const MropePositions positions = model.rope_positions(ids, grids);
+  const Tensor vision = images.empty() ? Tensor() : model.encode_images(images);
+  KvCache cache = model.new_cache(int64_t(ids.size() + greedy.at("steps").size()));
+  Tensor logits =
+      model.forward(ids, positions.positions, images.empty() ? nullptr : &vision, cache);
+  int64_t step = 0;
+  for (const auto& expected : greedy.at("steps")) {
+    // log_softmax of the raw logits, in double.
+    const float* l = logits.data<float>();
+    double max_logit = l[0], sum = 0;
+    for (int64_t i = 0; i < logits.numel(); ++i) max_logit = std::max(max_logit, double(l[i]));
+    for (int64_t i = 0; i < logits.numel(); ++i) sum += std::exp(l[i] - max_logit);
+    for (const auto& pair : expected.at("top5")) {
+      const double logprob = l[pair.at(0).get<int64_t>()] - max_logit - std::log(sum);
+      EXPECT_NEAR(logprob, pair.at(1).get<double>(), kLogprobTolerance) << "step " << step;
+    }
+    const std::vector<int32_t> token = {expected.at("token").get<int32_t>()};
+    Tensor position = Tensor::empty({3, 1}, DType::kI64);
+    for (int64_t axis = 0; axis < 3; ++axis)
+      position.data<int64_t>()[axis] = positions.next_position + step;
+    logits = model.forward(token, position, nullptr, cache);
+    ++step;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenParity, ::testing::ValuesIn(golden_cases()),
