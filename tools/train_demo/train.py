@@ -1,8 +1,9 @@
 """Train the bundled demo model (shapes world) with transformers' Glm4vForConditionalGeneration.
 
-One command, seeded, data generated on the fly by DataLoader workers:
+One command per stage, seeded, data generated on the fly by DataLoader workers (the shipped model's
+two stages are in docs/demo-model.md):
 
-    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--steps N] [--model-out DIR] ...
+    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--steps N] [--init-from DIR] [--model-out DIR] ...
 
 writes the HF model directory (bf16 safetensors, config, generation config, tokenizer, chat
 template, processor config), the loss curve PNG, and transformers' greedy answers on the eval
@@ -139,18 +140,18 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, help="where to write transformers' eval answers "
                         "(default tools/train_demo/reference_answers_seed<eval-seed>.jsonl)")
     parser.add_argument("--steps", type=int, default=0,
-                        help="optimizer steps; 0 = as many as fit --time-budget-s at the rate of the first "
-                             f"{CALIBRATION_STEPS} steps (the log prints the number, to rerun exactly)")
+                        help="optimizer steps; 0 = as many as fit --time-budget-s at the rate measured over "
+                             f"steps {CALIBRATION_START}-{CALIBRATION_STEPS} (the log prints it, to rerun exactly)")
     parser.add_argument("--images", type=int, default=24, help="scenes per step")
     parser.add_argument("--questions", type=int, default=5, help="questions (rows) per scene, distinct types")
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--init-from", type=Path, help="continue from this model directory's weights "
                         "(same recipe) instead of a fresh initialisation")
-    parser.add_argument("--post-norm-init", type=float,
-                        help="initial weight of the decoder's post-attention/post-MLP RMSNorms (default 1): GLM's "
-                             "sandwich norms make every branch output unit-scale, which at init drowns the 0.02-scale "
-                             "token embeddings in the residual stream")
+    parser.add_argument("--post-norm-init", type=float, default=0.1,
+                        help="initial weight of the decoder's post-attention/post-MLP RMSNorms (transformers: 1). "
+                             "GLM's sandwich norms make each branch output unit-scale, which at init drowns the "
+                             "0.02-scale embeddings in the residual stream; with 1 the run diverged to NaN")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1, help="training scene stream and initialisation")
     parser.add_argument("--eval-seed", type=int, default=777)
