@@ -100,24 +100,28 @@ void gemm_half(const float* x, int64_t rows, const Tensor& weight, float* y) {
   const uint16_t* w = weight.data<uint16_t>();
   const DType dtype = weight.dtype();
   // Reused across calls: a fresh multi-MB buffer per projection would page-fault every time.
-  thread_local std::vector<float> panel;
-  panel.resize(size_t(std::min(kPanelRows, out_features) * in_features));
+  // Pool workers see their own thread_local, so the lambda below must use this thread's pointer.
+  thread_local std::vector<float> panel_storage;
+  panel_storage.resize(size_t(std::min(kPanelRows, out_features) * in_features));
+  float* const panel = panel_storage.data();
   for (int64_t first = 0; first < out_features; first += kPanelRows) {
     const int64_t panel_rows = std::min(kPanelRows, out_features - first);
     const uint16_t* src = w + first * in_features;
-    ThreadPool::global().parallel_for(
-        panel_rows * in_features, 1 << 16, [&](int64_t begin, int64_t end) {
-          if (dtype == DType::kBF16) {
-            // Spelled out (not half_to_f32) so the loop vectorises: bf16 is the top half of an f32.
-            for (int64_t i = begin; i < end; ++i)
-              panel[size_t(i)] = std::bit_cast<float>(uint32_t(src[i]) << 16);
-          } else {
-            for (int64_t i = begin; i < end; ++i) panel[size_t(i)] = f16_to_f32(src[i]);
-          }
-        });
+    ThreadPool::global().parallel_for(panel_rows * in_features, 1 << 16,
+                                      [&](int64_t begin, int64_t end) {
+                                        if (dtype == DType::kBF16) {
+                                          // Spelled out (not half_to_f32) so the loop vectorises:
+                                          // bf16 is the top half of an f32.
+                                          for (int64_t i = begin; i < end; ++i)
+                                            panel[i] = std::bit_cast<float>(uint32_t(src[i]) << 16);
+                                        } else {
+                                          for (int64_t i = begin; i < end; ++i)
+                                            panel[i] = f16_to_f32(src[i]);
+                                        }
+                                      });
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, blasint(rows), blasint(panel_rows),
-                blasint(in_features), 1.0f, x, blasint(in_features), panel.data(),
-                blasint(in_features), 1.0f, y + first, blasint(out_features));
+                blasint(in_features), 1.0f, x, blasint(in_features), panel, blasint(in_features),
+                1.0f, y + first, blasint(out_features));
   }
 }
 

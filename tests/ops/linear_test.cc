@@ -68,6 +68,13 @@ TEST(Linear, HalfWeightsMatchReferenceOnMatvecAndGemmPaths) {
     }
 }
 
+TEST(Linear, HalfWeightGemmSpreadsTheUpcastOverThreads) {
+  // 256 × 1100 weights per panel: several conversion chunks, so pool workers convert too.
+  const auto [half, exact] = half_weight({520, 1100}, 14, DType::kBF16);
+  const Tensor x = random_tensor({9, 1100}, 15);
+  EXPECT_LT(relative_l2(linear(x, half), reference_linear(x, exact, nullptr)), kTolerance);
+}
+
 TEST(Linear, RejectsMismatchedShapesAndDtypes) {
   const Tensor x = random_tensor({2, 8}, 7), w = random_tensor({4, 9}, 8);
   EXPECT_THROW(linear(x, w), Error);
