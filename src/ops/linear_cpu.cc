@@ -133,7 +133,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias) {
   if (!weight.defined() || weight.dim() != 2 || !is_float_weight(weight.dtype()))
     fail(ErrorKind::kInvalidArgument, "linear: weight must be a 2-D F32/BF16/F16 tensor");
   const int64_t out_features = weight.size(0), in_features = weight.size(1);
-  if (x.dim() < 1 || x.size(-1) != in_features)
+  if (in_features == 0 || x.dim() < 1 || x.size(-1) != in_features)
     fail(ErrorKind::kInvalidArgument,
          "linear: input {} does not end in the weight's {} input features", shape_string(x.shape()),
          in_features);

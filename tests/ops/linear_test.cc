@@ -78,6 +78,9 @@ TEST(Linear, HalfWeightGemmSpreadsTheUpcastOverThreads) {
 TEST(Linear, RejectsMismatchedShapesAndDtypes) {
   const Tensor x = random_tensor({2, 8}, 7), w = random_tensor({4, 9}, 8);
   EXPECT_THROW(linear(x, w), Error);
+  const Tensor empty_x = random_tensor({2, 0}, 16), empty_weight = random_tensor({4, 0}, 17);
+  EXPECT_THROW(linear(empty_x, empty_weight),
+               Error);  // no input features: nothing to count rows by
   const Tensor int_weight = Tensor::zeros({4, 8}, DType::kI32);
   EXPECT_THROW(linear(x, int_weight), Error);
   const Tensor w_ok = random_tensor({4, 8}, 9), short_bias = random_tensor({3}, 10);

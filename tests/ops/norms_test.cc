@@ -49,6 +49,8 @@ TEST(Norms, RejectWidthMismatch) {
   const Tensor x = random_tensor({2, 10}, 6), w = random_tensor({11}, 7);
   EXPECT_THROW(rms_norm(x, w, 1e-5f), Error);
   EXPECT_THROW(layer_norm(x, w, w, 1e-5f), Error);
+  const Tensor empty_x = random_tensor({2, 0}, 8), empty_w = random_tensor({0}, 9);
+  EXPECT_THROW(rms_norm(empty_x, empty_w, 1e-5f), Error);
 }
 
 }  // namespace
