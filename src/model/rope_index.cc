@@ -26,6 +26,11 @@ MropePositions compute_rope_index(std::span<const int32_t> ids, const std::vecto
            "rope positions: image token run at position {} has no image grid ({} given)", i,
            grids.size());
     const ImageGrid& grid = grids[grid_index];
+    if (grid.t < 1 || grid.h < spatial_merge_size || grid.w < spatial_merge_size ||
+        grid.h % spatial_merge_size != 0 || grid.w % spatial_merge_size != 0)
+      fail(ErrorKind::kInvalidArgument,
+           "rope positions: image {} grid {}x{}x{} must be positive with h and w multiples of {}",
+           grid_index, grid.t, grid.h, grid.w, spatial_merge_size);
     const int64_t gt = grid.t, gh = grid.h / spatial_merge_size, gw = grid.w / spatial_merge_size;
     if (gt * gh * gw != run_end - i)
       fail(ErrorKind::kInvalidArgument,

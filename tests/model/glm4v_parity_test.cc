@@ -205,6 +205,8 @@ TEST(Glm4vModel, BadInputsAreNamed) {
   // Two image tokens but a grid that merges to 4 tokens.
   EXPECT_THROW(model.rope_positions(ids, {{1, 4, 4}}), Error);
   EXPECT_THROW(model.rope_positions(ids, {}), Error);
+  EXPECT_THROW(model.rope_positions(ids, {{-1, -4, 2}}), Error);  // negative grid merging to 2
+  EXPECT_THROW(model.rope_positions(ids, {{1, 2, 5}}), Error);    // w not a multiple of the merge
   KvCache cache = model.new_cache(8);
   const MropePositions text = model.rope_positions(std::vector<int32_t>{1, 2}, {});
   EXPECT_THROW(model.forward(ids, text.positions, nullptr, cache),
