@@ -7,7 +7,6 @@
 //   FLOPs dwarf the conversion.
 // bf16/f16 → f32 is exact, so every path computes the same fp32 products.
 #include <cblas.h>
-#include <immintrin.h>
 
 #include <bit>
 #include <cstring>
@@ -15,6 +14,10 @@
 
 #include "core/thread_pool.h"
 #include "ops/linear.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
 
 namespace glimpse::ops::cpu {
 namespace {
@@ -33,6 +36,9 @@ float dot_half_scalar(const uint16_t* w, const float* x, int64_t n, DType dtype)
   return sum;
 }
 
+using DotFn = float (*)(const uint16_t*, const float*, int64_t);
+
+#if defined(__x86_64__)
 // Eight half-precision weights widened to f32.
 template <DType kDtype>
 __attribute__((target("avx2,fma,f16c"), always_inline)) inline __m256 load8_half(
@@ -66,14 +72,18 @@ __attribute__((target("avx2,fma,f16c"))) float dot_half_avx2(const uint16_t* w, 
   return _mm_cvtss_f32(half) + dot_half_scalar(w + i, x + i, n - i, kDtype);
 }
 
-using DotFn = float (*)(const uint16_t*, const float*, int64_t);
-
+// The AVX2 kernel where the CPU has it, else nullptr (the scalar loop).
 DotFn pick_dot(DType dtype) {
   static const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                            __builtin_cpu_supports("f16c");
   if (!avx2) return nullptr;
   return dtype == DType::kBF16 ? &dot_half_avx2<DType::kBF16> : &dot_half_avx2<DType::kF16>;
 }
+#else
+DotFn pick_dot(DType) {
+  return nullptr;
+}
+#endif
 
 // rows ≤ kMatvecMaxRows: each weight row (in·2 B) is read from memory once and dotted with every
 // input row while it sits in L1; 2·rows·in FLOPs per weight row.
