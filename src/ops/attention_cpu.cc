@@ -37,6 +37,10 @@ Geometry check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const char
 }
 
 // Σ a[i]·b[i] with eight independent partial sums, so the compiler vectorises it.
+#if defined(__x86_64__)
+// With AVX2 and FMA where the CPU has them (an ifunc picks the clone at load).
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 float dot(const float* a, const float* b, int64_t n) {
   float partial[8] = {};
   int64_t i = 0;
@@ -50,6 +54,9 @@ float dot(const float* a, const float* b, int64_t n) {
 
 // One query row against `keys` key/value rows `kv_stride` floats apart:
 // 4·keys·d FLOPs, reads 2·keys·d floats. `scores` holds at least `keys` floats.
+#if defined(__x86_64__)
+__attribute__((target_clones("arch=x86-64-v3", "default")))
+#endif
 void attend_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t keys,
                 int64_t d, float scale, float* scores, float* out) {
   for (int64_t j = 0; j < keys; ++j) scores[j] = dot(q, k + j * kv_stride, d) * scale;
