@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cmath>
 
+#ifdef __x86_64__
+#include <immintrin.h>
+#endif
+
 #include "core/error.h"
 
 namespace glimpse::io {
@@ -74,63 +78,127 @@ size_t padded_rows(int rows) {
   return size_t(rows + kRowBlock - 1) / kRowBlock * kRowBlock;
 }
 
-// One block of kRowBlock rows, transposed to [channel][x][row], resampled along x into `out`
-// (the block's first output row; the buffer has room for whole blocks, see padded_rows). kTaps = 0
-// reads the tap count at run time; the common counts are compile-time constants so that the
-// eight-row sums stay in registers.
-template <int kTaps>
-[[gnu::always_inline]] inline void resample_row_block(const Coefficients& c, const uint8_t* columns,
-                                                      size_t padded_width, int out_width,
-                                                      uint8_t* out) {
-  const int taps = kTaps > 0 ? kTaps : c.ksize;
+// One block of kRowBlock rows in [x * 3 + channel][row] order (eight bytes per input sample),
+// resampled along x into `transposed_out` in the same order.
+void resample_row_block(const Coefficients& c, const uint8_t* columns, int out_width,
+                        uint8_t* transposed_out) {
   for (int xx = 0; xx < out_width; ++xx) {
-    const int32_t* k = &c.weights[size_t(xx) * taps];
-    const size_t first = size_t(c.first[xx]);
+    const int32_t* k = &c.weights[size_t(xx) * c.ksize];
     for (int ch = 0; ch < 3; ++ch) {
-      const uint8_t* column = columns + (ch * padded_width + first) * kRowBlock;
+      const uint8_t* column = columns + (size_t(c.first[xx]) * 3 + ch) * kRowBlock;
       int32_t sums[kRowBlock];
       for (int r = 0; r < kRowBlock; ++r) sums[r] = kRoundingHalf;
-      for (int t = 0; t < taps; ++t)
-        for (int r = 0; r < kRowBlock; ++r) sums[r] += int32_t(column[t * kRowBlock + r]) * k[t];
-      for (int r = 0; r < kRowBlock; ++r)
-        out[(size_t(r) * out_width + xx) * 3 + ch] = clip8(sums[r]);
+      for (int t = 0; t < c.ksize; ++t)
+        for (int r = 0; r < kRowBlock; ++r)
+          sums[r] += int32_t(column[t * 3 * kRowBlock + r]) * k[t];
+      uint8_t* dst = transposed_out + (size_t(xx) * 3 + ch) * kRowBlock;
+      for (int r = 0; r < kRowBlock; ++r) dst[r] = clip8(sums[r]);
     }
   }
 }
 
-// Rows [row_begin, row_begin + rows) of `in`, resampled along x. Eight rows at a time are
-// transposed so that each tap is one multiply-add across the eight rows (one output column's
-// weights serve every row); taps past `count` have weight 0 and may read the zero padding after
-// the last column.
-__attribute__((target_clones("avx2", "default"))) void resample_horizontal(const RgbImage& in,
-                                                                           int row_begin, int rows,
-                                                                           int out_width,
-                                                                           uint8_t* out) {
+#ifdef __x86_64__
+// The same with the eight rows in one AVX2 register. The clip is Pillow's exactly: the sums
+// shifted right by 22 lie in [-512, 511], so the signed 16-bit pack is lossless and the unsigned
+// 8-bit pack saturates to 0..255.
+__attribute__((target("avx2"))) void resample_row_block_avx2(const Coefficients& c,
+                                                             const uint8_t* columns, int out_width,
+                                                             uint8_t* transposed_out) {
+  const __m256i half = _mm256_set1_epi32(kRoundingHalf);
+  for (int xx = 0; xx < out_width; ++xx) {
+    const int32_t* k = &c.weights[size_t(xx) * c.ksize];
+    for (int ch = 0; ch < 3; ++ch) {
+      const uint8_t* column = columns + (size_t(c.first[xx]) * 3 + ch) * kRowBlock;
+      __m256i sums = half;
+      for (int t = 0; t < c.ksize; ++t) {
+        const __m256i samples = _mm256_cvtepu8_epi32(
+            _mm_loadl_epi64(reinterpret_cast<const __m128i*>(column + t * 3 * kRowBlock)));
+        sums = _mm256_add_epi32(sums, _mm256_mullo_epi32(samples, _mm256_set1_epi32(k[t])));
+      }
+      const __m256i shifted = _mm256_srai_epi32(sums, kPrecisionBits);
+      const __m128i words =
+          _mm_packs_epi32(_mm256_castsi256_si128(shifted), _mm256_extracti128_si256(shifted, 1));
+      _mm_storel_epi64(
+          reinterpret_cast<__m128i*>(transposed_out + (size_t(xx) * 3 + ch) * kRowBlock),
+          _mm_packus_epi16(words, words));
+    }
+  }
+}
+
+const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+#endif
+
+// Transposes an 8x8 block of bytes: row j of `src` (src_stride apart) becomes column j of `dst`.
+void transpose_8x8(const uint8_t* src, size_t src_stride, uint8_t* dst, size_t dst_stride) {
+#ifdef __x86_64__
+  __m128i x[8];
+  for (int j = 0; j < 8; ++j)
+    x[j] = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(src + j * src_stride));
+  const __m128i t0 = _mm_unpacklo_epi8(x[0], x[1]), t1 = _mm_unpacklo_epi8(x[2], x[3]);
+  const __m128i t2 = _mm_unpacklo_epi8(x[4], x[5]), t3 = _mm_unpacklo_epi8(x[6], x[7]);
+  const __m128i u0 = _mm_unpacklo_epi16(t0, t1), u1 = _mm_unpackhi_epi16(t0, t1);
+  const __m128i u2 = _mm_unpacklo_epi16(t2, t3), u3 = _mm_unpackhi_epi16(t2, t3);
+  const __m128i pairs[4] = {_mm_unpacklo_epi32(u0, u2), _mm_unpackhi_epi32(u0, u2),
+                            _mm_unpacklo_epi32(u1, u3), _mm_unpackhi_epi32(u1, u3)};
+  for (int r = 0; r < 4; ++r) {
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + size_t(2 * r) * dst_stride), pairs[r]);
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + size_t(2 * r + 1) * dst_stride),
+                     _mm_unpackhi_epi64(pairs[r], pairs[r]));
+  }
+#else
+  for (int j = 0; j < 8; ++j)
+    for (int r = 0; r < 8; ++r) dst[r * dst_stride + j] = src[j * src_stride + r];
+#endif
+}
+
+// `count` bytes of eight rows (`stride` apart) to [byte][row] order, eight bytes per position.
+void rows_to_columns(const uint8_t* rows, size_t stride, size_t count, uint8_t* columns) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    transpose_8x8(rows + i, stride, columns + i * kRowBlock, kRowBlock);
+  for (; i < count; ++i)
+    for (int r = 0; r < kRowBlock; ++r) columns[i * kRowBlock + r] = rows[r * stride + i];
+}
+
+// The inverse of rows_to_columns.
+void columns_to_rows(const uint8_t* columns, size_t count, uint8_t* rows, size_t stride) {
+  size_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    transpose_8x8(columns + i * kRowBlock, kRowBlock, rows + i, stride);
+  for (; i < count; ++i)
+    for (int r = 0; r < kRowBlock; ++r) rows[r * stride + i] = columns[i * kRowBlock + r];
+}
+
+// Rows [row_begin, row_begin + rows) of `in`, resampled along x into `out` (room for
+// padded_rows(rows) rows). Eight rows at a time are transposed so that each tap is one
+// multiply-add across the eight rows (one output column's weights serve every row); taps past
+// `count` have weight 0 and may read the zero padding after the last column.
+void resample_horizontal(const RgbImage& in, int row_begin, int rows, int out_width, uint8_t* out) {
   const Coefficients c = precompute(in.width, out_width);
-  const size_t padded_width = size_t(in.width) + size_t(c.ksize);
-  std::vector<uint8_t> columns(3 * padded_width * kRowBlock, 0);
+  const size_t in_row_bytes = size_t(in.width) * 3, out_row_bytes = size_t(out_width) * 3;
+  std::vector<uint8_t> columns((in_row_bytes + size_t(c.ksize) * 3) * kRowBlock, 0);
+  std::vector<uint8_t> transposed(out_row_bytes * kRowBlock);
+  std::vector<uint8_t> last_block;  // the final rows, padded to a whole block
   for (int block = 0; block < rows; block += kRowBlock) {
-    const int block_rows = std::min(kRowBlock, rows - block);
-    for (int r = 0; r < block_rows; ++r) {
-      const uint8_t* src = in.pixels.data() + size_t(row_begin + block + r) * in.width * 3;
-      for (int x = 0; x < in.width; ++x)
-        for (int ch = 0; ch < 3; ++ch)
-          columns[(ch * padded_width + size_t(x)) * kRowBlock + r] = src[x * 3 + ch];
+    uint8_t* src =
+        const_cast<uint8_t*>(in.pixels.data()) + size_t(row_begin + block) * in_row_bytes;
+    if (rows - block < kRowBlock) {
+      last_block.assign(in_row_bytes * kRowBlock, 0);
+      std::copy_n(src, size_t(rows - block) * in_row_bytes, last_block.data());
+      src = last_block.data();
     }
-    uint8_t* dst = out + size_t(block) * out_width * 3;
-    switch (c.ksize) {  // 5: upscaling; 7, 9: downscaling by up to 1.5x, 2x
-      case 5:
-        resample_row_block<5>(c, columns.data(), padded_width, out_width, dst);
-        break;
-      case 7:
-        resample_row_block<7>(c, columns.data(), padded_width, out_width, dst);
-        break;
-      case 9:
-        resample_row_block<9>(c, columns.data(), padded_width, out_width, dst);
-        break;
-      default:
-        resample_row_block<0>(c, columns.data(), padded_width, out_width, dst);
+    rows_to_columns(src, in_row_bytes, in_row_bytes, columns.data());
+#ifdef __x86_64__
+    if (kHasAvx2) {
+      resample_row_block_avx2(c, columns.data(), out_width, transposed.data());
+    } else {
+      resample_row_block(c, columns.data(), out_width, transposed.data());
     }
+#else
+    resample_row_block(c, columns.data(), out_width, transposed.data());
+#endif
+    columns_to_rows(transposed.data(), out_row_bytes, out + size_t(block) * out_row_bytes,
+                    out_row_bytes);
   }
 }
 
