@@ -26,32 +26,41 @@ Json logprobs_json(const GenerationResult& result, const io::Tokenizer& tokenize
   Json content = Json::array();
   for (const auto& generated : result.tokens) {
     if (!generated.logprobs) return nullptr;  // the request did not ask for them
-    Json entry = token_entry(tokenizer, generated.logprobs->chosen);
-    Json top = Json::array();
-    for (const auto& alternative : generated.logprobs->top)
-      top.push_back(token_entry(tokenizer, alternative));
-    entry["top_logprobs"] = std::move(top);
-    content.push_back(std::move(entry));
+    content.push_back(token_logprobs_json(*generated.logprobs, tokenizer));
   }
   return Json{{"content", std::move(content)}};
 }
 
-Json timings_json(const Timings& t) {
-  const auto per_token = t.decode_ms_per_token();
-  return Json{{"preprocess", t.preprocess_ms},
-              {"vision", t.vision_ms},
-              {"prefill", t.prefill_ms},
-              {"ttft", t.ttft_ms},
-              {"decode_per_token", per_token ? Json(*per_token) : Json(nullptr)},
-              {"total", t.total_ms}};
+}  // namespace
+
+Json token_logprobs_json(const TokenLogprobs& logprobs, const io::Tokenizer& tokenizer) {
+  Json entry = token_entry(tokenizer, logprobs.chosen);
+  Json top = Json::array();
+  for (const auto& alternative : logprobs.top) top.push_back(token_entry(tokenizer, alternative));
+  entry["top_logprobs"] = std::move(top);
+  return entry;
 }
 
-}  // namespace
+Json usage_json(const GenerationResult& result) {
+  const auto prompt_tokens = int64_t(result.prompt_ids.size());
+  const auto completion_tokens = int64_t(result.tokens.size());
+  return Json{{"prompt_tokens", prompt_tokens},
+              {"completion_tokens", completion_tokens},
+              {"total_tokens", prompt_tokens + completion_tokens},
+              {"image_tokens", result.image_tokens}};
+}
+
+Json timings_json(const Timings& t) {
+  const auto per_token = t.decode_ms_per_token();
+  return Json{
+      {"queue", t.queue_ms},   {"preprocess", t.preprocess_ms},
+      {"vision", t.vision_ms}, {"prefill", t.prefill_ms},
+      {"ttft", t.ttft_ms},     {"decode_per_token", per_token ? Json(*per_token) : Json(nullptr)},
+      {"total", t.total_ms}};
+}
 
 Json chat_completion_json(const GenerationResult& result, const io::Tokenizer& tokenizer,
                           const CompletionInfo& info) {
-  const auto prompt_tokens = int64_t(result.prompt_ids.size());
-  const auto completion_tokens = int64_t(result.tokens.size());
   Json choice{{"index", 0},
               {"message", Json{{"role", "assistant"}, {"content", result.text}}},
               {"logprobs", logprobs_json(result, tokenizer)},
@@ -61,10 +70,7 @@ Json chat_completion_json(const GenerationResult& result, const io::Tokenizer& t
               {"created", info.created},
               {"model", info.model},
               {"choices", Json::array({std::move(choice)})},
-              {"usage", Json{{"prompt_tokens", prompt_tokens},
-                             {"completion_tokens", completion_tokens},
-                             {"total_tokens", prompt_tokens + completion_tokens},
-                             {"image_tokens", result.image_tokens}}},
+              {"usage", usage_json(result)},
               {"prompt_token_ids", result.prompt_ids},
               {"timings", timings_json(result.timings)}};
 }

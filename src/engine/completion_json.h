@@ -24,6 +24,13 @@ nlohmann::ordered_json chat_completion_json(const GenerationResult& result,
                                             const io::Tokenizer& tokenizer,
                                             const CompletionInfo& info);
 
+// The parts, for streamed chunks: one `logprobs.content[]` entry, the `usage` object and the
+// `timings` object of the completion above.
+nlohmann::ordered_json token_logprobs_json(const TokenLogprobs& logprobs,
+                                           const io::Tokenizer& tokenizer);
+nlohmann::ordered_json usage_json(const GenerationResult& result);
+nlohmann::ordered_json timings_json(const Timings& timings);
+
 // "chatcmpl-" and 24 random hex digits.
 std::string new_completion_id();
 

@@ -19,6 +19,7 @@ struct GeneratedToken {
 
 // Milliseconds on a monotonic clock, from the moment the request is taken.
 struct Timings {
+  double queue_ms = 0;       // waiting for the scheduler (0 on the single-request path)
   double preprocess_ms = 0;  // chat template, image decode + preprocessing, tokenisation
   double vision_ms = 0;      // vision tower + merger
   double prefill_ms = 0;     // M-RoPE positions + decoder over the prompt
