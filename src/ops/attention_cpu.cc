@@ -1,11 +1,13 @@
 // Two kernels, picked by the number of queries:
-// - a few queries (decode): one task per (query, head) streams its keys and values once with
-//   vectorised dot products, threaded over heads;
+// - a few queries (decode): split-key ("flash decoding") tasks per (query, KV head, chunk of
+//   keys) read each key and value once for all query heads sharing it, and a merge step combines
+//   the chunks' partial softmaxes;
 // - many queries (prefill, vision): per head and block of queries, scores = Q·Kᵀ and out = P·V
 //   are two OpenBLAS sgemm calls with a masked softmax between them.
 #include <cblas.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <vector>
 
@@ -18,6 +20,7 @@ namespace {
 
 constexpr int64_t kGemmMinQueries = 8;  // from this many queries per block, the sgemm path
 constexpr int64_t kQueryBlock = 256;    // query rows per sgemm block (bounds the score buffer)
+constexpr int64_t kKeyChunk = 256;      // keys per decode task
 
 struct Geometry {
   int64_t tokens, heads, kv_heads, head_dim, keys;
@@ -52,21 +55,52 @@ float dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 
-// One query row against `keys` key/value rows `kv_stride` floats apart:
-// 4·keys·d FLOPs, reads 2·keys·d floats. `scores` holds at least `keys` floats.
+// The `group` query heads (group·d floats, contiguous) that share one KV head, against its keys
+// [0, keys) (rows kv_stride floats apart). Per head writes the partial softmax of these keys:
+// partial = [max score, Σ exp(score − max), Σ exp(score − max)·v (d floats)].
+// Reads keys·d floats of K and of V once; 4·group·keys·d FLOPs. `scores`: group·keys floats.
 #if defined(__x86_64__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
-void attend_row(const float* q, const float* k, const float* v, int64_t kv_stride, int64_t keys,
-                int64_t d, float scale, float* scores, float* out) {
-  for (int64_t j = 0; j < keys; ++j) scores[j] = dot(q, k + j * kv_stride, d) * scale;
-  softmax_row(scores, keys);
-  std::fill(out, out + d, 0.0f);
+void attend_key_chunk(const float* q, const float* k, const float* v, int64_t kv_stride,
+                      int64_t keys, int64_t group, int64_t d, float scale, float* scores,
+                      float* partial) {
+  for (int64_t j = 0; j < keys; ++j)
+    for (int64_t h = 0; h < group; ++h)
+      scores[h * keys + j] = dot(q + h * d, k + j * kv_stride, d) * scale;
+  for (int64_t h = 0; h < group; ++h) {
+    float* row = scores + h * keys;
+    float* part = partial + h * (2 + d);
+    float max_score = -INFINITY, sum = 0.0f;
+    for (int64_t j = 0; j < keys; ++j) max_score = std::max(max_score, row[j]);
+    for (int64_t j = 0; j < keys; ++j) sum += (row[j] = std::exp(row[j] - max_score));
+    part[0] = max_score, part[1] = sum;
+    std::fill(part + 2, part + 2 + d, 0.0f);
+  }
   for (int64_t j = 0; j < keys; ++j) {
     const float* value = v + j * kv_stride;
-    const float p = scores[j];
-    for (int64_t i = 0; i < d; ++i) out[i] += p * value[i];
+    for (int64_t h = 0; h < group; ++h) {
+      float* acc = partial + h * (2 + d) + 2;
+      const float p = scores[h * keys + j];
+      for (int64_t i = 0; i < d; ++i) acc[i] += p * value[i];
+    }
   }
+}
+
+// Combines `chunks` partials (stride 2 + d apart, chunk_stride between chunks) into the output.
+void merge_partials(const float* partial, int64_t chunks, int64_t chunk_stride, int64_t d,
+                    float* out) {
+  float max_score = -INFINITY;
+  for (int64_t c = 0; c < chunks; ++c) max_score = std::max(max_score, partial[c * chunk_stride]);
+  float sum = 0.0f;
+  std::fill(out, out + d, 0.0f);
+  for (int64_t c = 0; c < chunks; ++c) {
+    const float* part = partial + c * chunk_stride;
+    const float weight = std::exp(part[0] - max_score);
+    sum += weight * part[1];
+    for (int64_t i = 0; i < d; ++i) out[i] += weight * part[2 + i];
+  }
+  for (int64_t i = 0; i < d; ++i) out[i] /= sum;
 }
 
 // Query rows [0, rows) of one head (rows q_stride floats apart) against its KV head: row r sees
@@ -109,15 +143,33 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64
   const float *qd = q.data<float>(), *kd = k.data<float>(), *vd = v.data<float>();
   float* od = out.data<float>();
   if (g.tokens < kGemmMinQueries) {
-    ThreadPool::global().parallel_for(g.tokens * g.heads, 1, [&](int64_t begin, int64_t end) {
-      std::vector<float> scores(size_t(g.keys));
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t t = task / g.heads, kv_head = task % g.heads / group;
-        attend_row(qd + task * g.head_dim, kd + kv_head * g.head_dim, vd + kv_head * g.head_dim,
-                   kv_stride, q_offset + t + 1, g.head_dim, scale, scores.data(),
-                   od + task * g.head_dim);
-      }
-    });
+    // Tasks (token, KV head, key chunk); partials laid out [token][KV head][chunk][group][2 + d].
+    const int64_t max_chunks = (q_offset + g.tokens + kKeyChunk - 1) / kKeyChunk;
+    const int64_t part_size = 2 + g.head_dim, chunk_stride = group * part_size;
+    std::vector<float> partials(size_t(g.tokens * g.kv_heads * max_chunks * chunk_stride));
+    auto partial_at = [&](int64_t t, int64_t kv_head, int64_t chunk) {
+      return partials.data() + ((t * g.kv_heads + kv_head) * max_chunks + chunk) * chunk_stride;
+    };
+    ThreadPool::global().parallel_for(
+        g.tokens * g.kv_heads * max_chunks, 1, [&](int64_t begin, int64_t end) {
+          std::vector<float> scores(size_t(group * kKeyChunk));
+          for (int64_t task = begin; task < end; ++task) {
+            const int64_t chunk = task % max_chunks, kv_head = task / max_chunks % g.kv_heads,
+                          t = task / max_chunks / g.kv_heads;
+            const int64_t first = chunk * kKeyChunk, visible = q_offset + t + 1;
+            if (first >= visible) continue;  // an earlier query sees fewer chunks
+            const int64_t offset = first * kv_stride + kv_head * g.head_dim;
+            attend_key_chunk(qd + t * q_stride + kv_head * group * g.head_dim, kd + offset,
+                             vd + offset, kv_stride, std::min(kKeyChunk, visible - first), group,
+                             g.head_dim, scale, scores.data(), partial_at(t, kv_head, chunk));
+          }
+        });
+    for (int64_t t = 0; t < g.tokens; ++t) {
+      const int64_t chunks = (q_offset + t + 1 + kKeyChunk - 1) / kKeyChunk;
+      for (int64_t h = 0; h < g.heads; ++h)
+        merge_partials(partial_at(t, h / group, 0) + h % group * part_size, chunks, chunk_stride,
+                       g.head_dim, od + t * q_stride + h * g.head_dim);
+    }
     return out;
   }
   std::vector<float> scores;

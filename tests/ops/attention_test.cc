@@ -53,6 +53,19 @@ TEST(Attention, CausalGqaWithPastKeysMatchesReference) {
   EXPECT_LT(relative_l2(out, expected), kTolerance);
 }
 
+TEST(Attention, DecodeAcrossKeyChunksMatchesReference) {
+  // 255 cached keys: the first query sees exactly one 256-key chunk, the next ones two; 8 query
+  // heads share each of 2 KV heads.
+  const int64_t past = 255, n = 3, heads = 16, kv_heads = 2, d = 32;
+  const Tensor q = random_tensor({n, heads, d}, 21), k = random_tensor({past + n, kv_heads, d}, 22),
+               v = random_tensor({past + n, kv_heads, d}, 23);
+  std::vector<double> expected;
+  for (int64_t t = 0; t < n; ++t)
+    for (int64_t h = 0; h < heads; ++h)
+      reference_row(q, k, v, t, h, h / 8, 0, past + t + 1, 0.2, expected);
+  EXPECT_LT(relative_l2(causal_attention(q, k, v, past, 0.2f), expected), kTolerance);
+}
+
 TEST(Attention, CausalPrefillBlocksMatchReference) {
   // Enough queries for the sgemm path, and more than one 256-query block.
   const int64_t past = 4, n = 300, heads = 4, kv_heads = 2, d = 16;
