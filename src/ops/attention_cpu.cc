@@ -39,12 +39,9 @@ Geometry check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const char
   return {q.size(0), q.size(1), k.size(1), q.size(2), k.size(0)};
 }
 
-// Σ a[i]·b[i] with eight independent partial sums, so the compiler vectorises it.
-#if defined(__x86_64__)
-// With AVX2 and FMA where the CPU has them (an ifunc picks the clone at load).
-__attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-float dot(const float* a, const float* b, int64_t n) {
+// Σ a[i]·b[i] with eight independent partial sums, so the compiler vectorises it (inlined into
+// each target clone of its caller).
+inline float dot(const float* a, const float* b, int64_t n) {
   float partial[8] = {};
   int64_t i = 0;
   for (; i + 8 <= n; i += 8)
@@ -59,6 +56,7 @@ float dot(const float* a, const float* b, int64_t n) {
 // [0, keys) (rows kv_stride floats apart). Per head writes the partial softmax of these keys:
 // partial = [max score, Σ exp(score − max), Σ exp(score − max)·v (d floats)].
 // Reads keys·d floats of K and of V once; 4·group·keys·d FLOPs. `scores`: group·keys floats.
+// Cloned for AVX2/FMA where the CPU has them (an ifunc picks the clone at load).
 #if defined(__x86_64__)
 __attribute__((target_clones("arch=x86-64-v3", "default")))
 #endif
