@@ -46,6 +46,20 @@ const char* json_kind(const Json& value) {
   }
 }
 
+Json parse_json_object(const std::string& text, const std::string& label) {
+  Json root;
+  try {
+    root = Json::parse(text);
+  } catch (const Json::exception& e) {
+    std::string what = e.what();  // drop nlohmann's "[json.exception.parse_error.101] " tag
+    if (const size_t pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
+    fail(ErrorKind::kCorrupt, "{}: invalid JSON: {}", label, what);
+  }
+  if (!root.is_object())
+    fail(ErrorKind::kCorrupt, "{}: expected a JSON object, got {}", label, json_kind(root));
+  return root;
+}
+
 Json read_json_file(const std::filesystem::path& path, const std::string& label) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
@@ -56,17 +70,7 @@ Json read_json_file(const std::filesystem::path& path, const std::string& label)
   if (!in) fail(ErrorKind::kIo, "{}: cannot open", path.string());
   std::ostringstream text;
   text << in.rdbuf();
-  Json root;
-  try {
-    root = Json::parse(text.str());
-  } catch (const Json::exception& e) {
-    std::string what = e.what();  // drop nlohmann's "[json.exception.parse_error.101] " tag
-    if (const size_t pos = what.find("] "); pos != std::string::npos) what = what.substr(pos + 2);
-    fail(ErrorKind::kCorrupt, "{}: invalid JSON: {}", label, what);
-  }
-  if (!root.is_object())
-    fail(ErrorKind::kCorrupt, "{}: expected a JSON object, got {}", label, json_kind(root));
-  return root;
+  return parse_json_object(text.str(), label);
 }
 
 // Typed access to one JSON object; every error names the file and the JSON path of the field.
@@ -253,8 +257,10 @@ void read_text_rope(const Fields& text, TextConfig& out) {
   const int64_t rotary_dim = out.rotary_dim();
   if (rotary_dim < 2 || rotary_dim % 2 != 0)
     fail(ErrorKind::kCorrupt,
-         "{}: head_dim {} x partial_rotary_factor {} gives rotary dim {}; it must be even and >= 2",
-         text.file(), out.head_dim, out.partial_rotary_factor, rotary_dim);
+         "{}: {}: head_dim {} x partial_rotary_factor {} gives a rotary dim of {}; it must be even "
+         "and >= 2",
+         text.file(), factor_owner.where("partial_rotary_factor"), out.head_dim,
+         out.partial_rotary_factor, rotary_dim);
 
   out.mrope_section = {8, 12, 12};  // the reference's default
   if (dict) {
@@ -367,12 +373,10 @@ GenerationDefaults read_generation_config(const std::filesystem::path& path) {
   return out;
 }
 
-}  // namespace
-
-ModelConfig load_model_config(const std::string& model_dir) {
-  const std::filesystem::path dir(model_dir);
+// `generation`: the contents of generation_config.json, when the directory has one.
+ModelConfig config_from_json(const Json& root,
+                             const std::optional<GenerationDefaults>& generation) {
   const std::string label = "config.json";
-  const Json root = read_json_file(dir / label, label);
   const Fields top(root, label, "");
 
   ModelConfig config;
@@ -424,9 +428,7 @@ ModelConfig load_model_config(const std::string& model_dir) {
 
   // eos/pad come from generation_config.json when present, else from the model config, as
   // GenerationConfig.from_model_config does.
-  const std::filesystem::path gen_path = dir / "generation_config.json";
-  std::error_code ec;
-  if (std::filesystem::exists(gen_path, ec)) config.generation = read_generation_config(gen_path);
+  if (generation) config.generation = *generation;
   if (config.generation.eos_token_ids.empty()) {
     auto ids = text.token_ids_opt("eos_token_id");
     if (!ids) ids = top.token_ids_opt("eos_token_id");
@@ -435,6 +437,22 @@ ModelConfig load_model_config(const std::string& model_dir) {
   if (!config.generation.pad_token_id)
     config.generation.pad_token_id = text.token_id_opt("pad_token_id");
   return config;
+}
+
+}  // namespace
+
+ModelConfig parse_model_config(const std::string& config_json) {
+  return config_from_json(parse_json_object(config_json, "config.json"), std::nullopt);
+}
+
+ModelConfig load_model_config(const std::string& model_dir) {
+  const std::filesystem::path dir(model_dir);
+  const Json root = read_json_file(dir / "config.json", "config.json");
+  const std::filesystem::path gen_path = dir / "generation_config.json";
+  std::error_code ec;
+  std::optional<GenerationDefaults> generation;
+  if (std::filesystem::exists(gen_path, ec)) generation = read_generation_config(gen_path);
+  return config_from_json(root, generation);
 }
 
 }  // namespace glimpse::model

@@ -74,5 +74,7 @@ struct ModelConfig {
 // Reads DIR/config.json (+ DIR/generation_config.json). Throws Error naming the file and the
 // field ("config.json: text_config.num_attention_heads: expected an integer, got string").
 ModelConfig load_model_config(const std::string& model_dir);
+// The same from the text of a config.json alone (no generation_config.json), for tests and fuzzing.
+ModelConfig parse_model_config(const std::string& config_json);
 
 }  // namespace glimpse::model

@@ -113,14 +113,20 @@ void check_coverage(std::vector<SafetensorsEntry> entries, size_t buffer_bytes) 
 
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
   std::shared_ptr<const MappedFile> file = MappedFile::open(path);
-  const std::string label = std::filesystem::path(path).filename().string();
+  const std::span<const std::byte> bytes(file->data(), file->size());
+  return parse(std::move(file), bytes, path, std::filesystem::path(path).filename().string());
+}
+
+SafetensorsFile SafetensorsFile::parse(std::shared_ptr<const void> owner,
+                                       std::span<const std::byte> bytes, const std::string& path,
+                                       const std::string& label) {
   return with_context(label, [&] {
-    const size_t size = file->size();
+    const size_t size = bytes.size();
     if (size < 8)
       fail(ErrorKind::kCorrupt, "truncated: {} bytes, too short for the 8-byte header length",
            size);
     uint64_t header_bytes = 0;
-    for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | uint8_t(file->data()[i]);
+    for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | uint8_t(bytes[size_t(i)]);
     if (header_bytes > kMaxSafetensorsHeaderBytes)
       fail(ErrorKind::kLimitExceeded, "header of {} bytes exceeds the {}-byte limit", header_bytes,
            kMaxSafetensorsHeaderBytes);
@@ -137,7 +143,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
         duplicate = parsed.get<std::string>();
       return true;
     };
-    const char* header = reinterpret_cast<const char*>(file->data() + 8);
+    const char* header = reinterpret_cast<const char*>(bytes.data() + 8);
     Json root;
     try {
       root = Json::parse(header, header + header_bytes, on_event);
@@ -150,7 +156,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     if (!duplicate.empty())
       fail(ErrorKind::kCorrupt, "tensor '{}' appears twice in the header", duplicate);
 
-    SafetensorsFile result(file, 8 + size_t(header_bytes));
+    SafetensorsFile result(bytes, path, 8 + size_t(header_bytes));
     for (const auto& [name, info] : root.items()) {
       if (name == "__metadata__") {
         if (!info.is_object()) fail(ErrorKind::kCorrupt, "__metadata__ is not a JSON object");
@@ -168,19 +174,19 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     std::sort(result.entries_.begin(), result.entries_.end(),
               [](const auto& a, const auto& b) { return a.name < b.name; });
     result.storage_ =
-        Storage::borrow(const_cast<std::byte*>(file->data()), size, Device::kCPU, file);
+        Storage::borrow(const_cast<std::byte*>(bytes.data()), size, Device::kCPU, std::move(owner));
     return result;
   });
 }
 
 Tensor SafetensorsFile::tensor(const SafetensorsEntry& entry, bool* copied) const {
   const size_t offset = data_start_ + entry.begin;
-  const bool aligned =
-      reinterpret_cast<uintptr_t>(file_->data() + offset) % dtype_size(entry.dtype) == 0;
+  const std::byte* data = bytes_.data() + offset;
+  const bool aligned = reinterpret_cast<uintptr_t>(data) % dtype_size(entry.dtype) == 0;
   if (copied) *copied = !aligned;
   if (aligned) return Tensor(storage_, offset, entry.dtype, entry.shape);
   Tensor copy = Tensor::empty(entry.shape, entry.dtype);
-  std::memcpy(copy.raw_data(), file_->data() + offset, copy.nbytes());
+  std::memcpy(copy.raw_data(), data, copy.nbytes());
   return copy;
 }
 

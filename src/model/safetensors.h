@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,12 @@ class SafetensorsFile {
   // unknown dtype, shape × dtype size ≠ byte length, offsets out of bounds, overlapping or leaving
   // bytes of the buffer uncovered, duplicate names.
   static SafetensorsFile open(const std::string& path);
+  // The same checks over bytes already in memory (tests, fuzzing). `owner` keeps `bytes` alive for
+  // as long as any tensor views them; `label` starts every error message.
+  static SafetensorsFile parse(std::shared_ptr<const void> owner, std::span<const std::byte> bytes,
+                               const std::string& path, const std::string& label);
 
-  const std::string& path() const { return file_->path(); }
+  const std::string& path() const { return path_; }
   // Sorted by name.
   const std::vector<SafetensorsEntry>& entries() const { return entries_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
@@ -44,12 +49,13 @@ class SafetensorsFile {
   Tensor tensor(const SafetensorsEntry& entry, bool* copied = nullptr) const;
 
  private:
-  SafetensorsFile(std::shared_ptr<const MappedFile> file, size_t data_start)
-      : file_(std::move(file)), data_start_(data_start) {}
+  SafetensorsFile(std::span<const std::byte> bytes, std::string path, size_t data_start)
+      : bytes_(bytes), path_(std::move(path)), data_start_(data_start) {}
 
-  std::shared_ptr<const MappedFile> file_;
-  std::shared_ptr<Storage> storage_;  // borrows the whole map; keeps it alive
-  size_t data_start_;                 // file offset of the data buffer
+  std::span<const std::byte> bytes_;  // the whole file
+  std::string path_;
+  std::shared_ptr<Storage> storage_;  // borrows bytes_; keeps their owner (the map) alive
+  size_t data_start_;                 // offset of the data buffer in bytes_
   std::vector<SafetensorsEntry> entries_;
   std::map<std::string, std::string> metadata_;
 };

@@ -3,6 +3,8 @@
 // against Glm4vConfig / Glm46VConfig built from the same JSON.
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "loader_test_util.h"
 #include "model/config.h"
 
@@ -169,6 +171,28 @@ TEST(LoaderConfig, RefusesHeadDimThatDisagreesWithTheAttention) {
   expect_error([&] { load_model_config(dir.str()); }, ErrorKind::kUnsupported,
                "config.json: text_config.head_dim: 32 differs from hidden_size / "
                "num_attention_heads = 16");
+}
+
+// Seeded mutations of a valid config text: each must parse or fail with a glimpse::Error (a type
+// error escaping from the JSON library, a crash or a sanitizer report fails the test).
+TEST(LoaderConfig, MutatedConfigsLoadOrFailCleanly) {
+  const std::string valid = testing::kConfig5x;
+  const std::string alphabet = "0123456789-.eE\"{}[],: ntrufalsx";
+  std::mt19937 rng(99);
+  int loaded = 0, refused = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string text = valid;
+    for (int k = 0, n = 1 + int(rng() % 3); k < n; ++k)
+      text[rng() % text.size()] = alphabet[rng() % alphabet.size()];
+    try {
+      parse_model_config(text);
+      ++loaded;
+    } catch (const Error&) {
+      ++refused;
+    }
+  }
+  EXPECT_GT(refused, 2000);
+  EXPECT_GT(loaded, 200);
 }
 
 }  // namespace
