@@ -1,0 +1,375 @@
+// Micro-benchmark of the CUDA ops, run on the device machine by tools/device/check.sh. It measures
+// the ceilings first (device-to-device copy bandwidth, counting bytes read + written; cuBLASLt GEMM
+// rates for bf16 tensor cores and f32 CUDA cores), then times each op at GLM-4.6V-Flash decode and
+// prefill shapes and prints its floor, max(bytes / bandwidth, FLOPs / rate), as a markdown table.
+// Timing: the calls are queued behind a sleeping kernel, so device events bracket the ops back to
+// back (device time, not host launch overhead); inputs rotate among enough copies to exceed the L2
+// twice where they are small; median over the repetitions.
+#include <cublasLt.h>
+#include <cuda_runtime_api.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/device_copy.h"
+#include "ops/attention.h"
+#include "ops/elementwise.h"
+#include "ops/embedding.h"
+#include "ops/grid_sample.h"
+#include "ops/linear.h"
+#include "ops/norms.h"
+#include "ops/rotary.h"
+#include "ops/softmax.h"
+
+cudaError_t gpu_sleep(uint64_t nanoseconds);  // ops_cuda_bench_sleep.cu
+
+namespace glimpse {
+namespace {
+
+void check(cudaError_t status, const char* what) {
+  if (status == cudaSuccess) return;
+  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(status));
+  std::exit(1);
+}
+
+void check(cublasStatus_t status, const char* what) {
+  if (status == CUBLAS_STATUS_SUCCESS) return;
+  std::fprintf(stderr, "%s: %s\n", what, cublasLtGetStatusString(status));
+  std::exit(1);
+}
+
+// Device tensors filled by tiling a 16 MiB block of random values of their dtype (never zeros).
+class RandomFill {
+ public:
+  RandomFill() {
+    std::mt19937 rng(1234);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<float> f32(kPoolBytes / 4);
+    std::vector<uint16_t> bf16(kPoolBytes / 2), f16(kPoolBytes / 2);
+    for (float& v : f32) v = normal(rng);
+    for (size_t i = 0; i < bf16.size(); ++i) {
+      bf16[i] = f32_to_bf16(f32[i % f32.size()] * 0.05f);
+      f16[i] = f32_to_f16(f32[(i + 7) % f32.size()] * 0.05f);
+    }
+    pools_[0] = upload(f32.data());
+    pools_[1] = upload(bf16.data());
+    pools_[2] = upload(f16.data());
+  }
+
+  Tensor operator()(Shape shape, DType dtype = DType::kF32) const {
+    Tensor t = Tensor::empty(std::move(shape), dtype, Device::kCUDA);
+    const void* pool = pools_[dtype == DType::kF32 ? 0 : dtype == DType::kBF16 ? 1 : 2];
+    char* dst = static_cast<char*>(t.raw_data());
+    for (size_t offset = 0; offset < t.nbytes(); offset += kPoolBytes)
+      check(cudaMemcpy(dst + offset, pool, std::min(kPoolBytes, t.nbytes() - offset),
+                       cudaMemcpyDeviceToDevice),
+            "fill");
+    return t;
+  }
+
+ private:
+  static constexpr size_t kPoolBytes = size_t(16) << 20;
+  static void* upload(const void* host) {
+    void* device = nullptr;
+    check(cudaMalloc(&device, kPoolBytes), "cudaMalloc");
+    check(cudaMemcpy(device, host, kPoolBytes, cudaMemcpyHostToDevice), "upload");
+    return device;
+  }
+  void* pools_[3] = {};
+};
+
+// Median device time in µs of the calls, cycling through them (one per input set). The repetitions
+// are sized from a warm-up so that each measurement takes about half a second.
+double median_us(const std::vector<std::function<void()>>& calls) {
+  cudaEvent_t warm_start, warm_stop;
+  check(cudaEventCreate(&warm_start), "event");
+  check(cudaEventCreate(&warm_stop), "event");
+  for (const auto& call : calls) call();  // handles, allocator blocks, heuristics
+  check(cudaEventRecord(warm_start), "record");
+  calls[0]();
+  check(cudaEventRecord(warm_stop), "record");
+  check(cudaEventSynchronize(warm_stop), "sync");
+  float warm_ms = 0;
+  check(cudaEventElapsedTime(&warm_ms, warm_start, warm_stop), "elapsed");
+  const int reps = std::clamp(int(500.0f / std::max(warm_ms, 1e-3f)), 5, 50);
+
+  std::vector<cudaEvent_t> events(size_t(2 * reps));
+  for (auto& e : events) check(cudaEventCreate(&e), "event");
+  constexpr uint64_t kSleepNs = 20'000'000;
+  check(gpu_sleep(kSleepNs), "sleep");
+  const auto host_start = std::chrono::steady_clock::now();
+  for (int r = 0; r < reps; ++r) {
+    check(cudaEventRecord(events[size_t(2 * r)]), "record");
+    calls[size_t(r) % calls.size()]();
+    check(cudaEventRecord(events[size_t(2 * r + 1)]), "record");
+  }
+  const double host_ns =
+      std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - host_start)
+          .count();
+  check(cudaDeviceSynchronize(), "sync");
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    float ms = 0;
+    check(cudaEventElapsedTime(&ms, events[size_t(2 * r)], events[size_t(2 * r + 1)]), "elapsed");
+    times.push_back(ms * 1e3);
+  }
+  for (auto& e : events) check(cudaEventDestroy(e), "event");
+  check(cudaEventDestroy(warm_start), "event");
+  check(cudaEventDestroy(warm_stop), "event");
+  if (host_ns > double(kSleepNs))
+    std::fprintf(stderr, "note: enqueueing took %.1f ms, past the sleep: launch gaps are timed\n",
+                 host_ns / 1e6);
+  std::nth_element(times.begin(), times.begin() + reps / 2, times.end());
+  return times[size_t(reps / 2)];
+}
+
+// --- ceilings ------------------------------------------------------------------------------------
+
+double copy_bandwidth(const RandomFill& fill) {
+  const size_t bytes = size_t(1) << 30;
+  const Tensor src = fill({int64_t(bytes / 4)}), dst = fill({int64_t(bytes / 4)});
+  const double us = median_us({[&] {
+    check(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDeviceToDevice), "copy");
+  }});
+  return 2.0 * double(bytes) / (us * 1e-6);  // read + written
+}
+
+// n×n×n product through cuBLASLt (TN layout, as ops::linear), f32 accumulation; returns FLOP/s.
+double gemm_rate(const RandomFill& fill, DType dtype, int64_t n) {
+  const cudaDataType_t type = dtype == DType::kF32 ? CUDA_R_32F : CUDA_R_16BF;
+  const Tensor a = fill({n, n}, dtype), b = fill({n, n}, dtype);
+  Tensor d = Tensor::empty({n, n}, dtype, Device::kCUDA);
+  cublasLtHandle_t handle;
+  check(cublasLtCreate(&handle), "create");
+  cublasLtMatmulDesc_t op;
+  check(cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+  const cublasOperation_t transpose = CUBLAS_OP_T;
+  check(cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
+                                       sizeof(transpose)),
+        "transa");
+  cublasLtMatrixLayout_t layout;
+  check(cublasLtMatrixLayoutCreate(&layout, type, uint64_t(n), uint64_t(n), n), "layout");
+  cublasLtMatmulPreference_t preference;
+  check(cublasLtMatmulPreferenceCreate(&preference), "preference");
+  const uint64_t workspace_bytes = uint64_t(32) << 20;
+  void* workspace = nullptr;
+  check(cudaMalloc(&workspace, workspace_bytes), "workspace");
+  check(cublasLtMatmulPreferenceSetAttribute(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                             &workspace_bytes, sizeof(workspace_bytes)),
+        "workspace");
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  check(cublasLtMatmulAlgoGetHeuristic(handle, op, layout, layout, layout, layout, preference, 1,
+                                       &heuristic, &found),
+        "heuristic");
+  if (found == 0) check(CUBLAS_STATUS_NOT_SUPPORTED, "no GEMM kernel");
+  const float alpha = 1.0f, beta = 0.0f;
+  const double us = median_us({[&] {
+    check(cublasLtMatmul(handle, op, &alpha, a.raw_data(), layout, b.raw_data(), layout, &beta,
+                         d.raw_data(), layout, d.raw_data(), layout, &heuristic.algo, workspace,
+                         workspace_bytes, nullptr),
+          "matmul");
+  }});
+  check(cudaFree(workspace), "free");
+  cublasLtMatmulPreferenceDestroy(preference);
+  cublasLtMatrixLayoutDestroy(layout);
+  cublasLtMatmulDescDestroy(op);
+  cublasLtDestroy(handle);
+  return 2.0 * double(n) * double(n) * double(n) / (us * 1e-6);
+}
+
+// --- ops
+// -------------------------------------------------------------------------------------------
+
+struct Ceilings {
+  double bandwidth, bf16_rate, f32_rate;  // B/s, FLOP/s
+};
+
+struct OpCase {
+  std::string name, shape;
+  double bytes, flops;
+  bool tensor_cores;  // FLOPs run at the bf16 rate, else the f32 CUDA-core rate
+  // Builds one input set on the device and returns the call that runs the op on it.
+  std::function<std::function<void()>()> make;
+};
+
+void run_case(const OpCase& c, const Ceilings& ceil) {
+  constexpr double kL2Bytes = 50e6;
+  const int sets = std::clamp(int(std::ceil(2 * kL2Bytes / c.bytes)), 1, 16);
+  std::vector<std::function<void()>> calls;
+  for (int s = 0; s < sets; ++s) calls.push_back(c.make());
+  const double us = median_us(calls);
+  const double memory_us = c.bytes / ceil.bandwidth * 1e6;
+  const double math_us = c.flops / (c.tensor_cores ? ceil.bf16_rate : ceil.f32_rate) * 1e6;
+  const double floor_us = std::max(memory_us, math_us);
+  std::printf("| %s | %s | %.2f | %.3f | %.1f | %.1f (%s) | %.0f%% |\n", c.name.c_str(),
+              c.shape.c_str(), c.bytes / 1e6, c.flops / 1e9, us, floor_us,
+              memory_us >= math_us ? "bytes" : "FLOPs", 100.0 * floor_us / us);
+  std::fflush(stdout);
+}
+
+std::vector<OpCase> op_cases(const RandomFill& fill) {
+  // GLM-4.6V-Flash text decoder (GLM-4-9B geometry) and vision tower.
+  constexpr int64_t kHidden = 4096, kHeads = 32, kKvHeads = 2, kHeadDim = 128, kFfn = 13696,
+                    kVocab = 151552, kContext = 4096, kPrefill = 2048, kVisionHidden = 1536,
+                    kVisionHeads = 12, kPatches = 4096;
+  const double f = 4.0;  // bytes per f32
+  std::vector<OpCase> cases;
+  auto linear_case = [&](std::string name, int64_t rows, int64_t in, int64_t out, DType dtype) {
+    const double weight_bytes = double(in * out) * (dtype == DType::kF32 ? 4 : 2);
+    // The GEMM path also writes and reads x rounded to 16 bits.
+    const double x_bytes = double(rows * in) * (rows > 8 && dtype != DType::kF32 ? f + 4 : f);
+    cases.push_back({name,
+                     fmt::format("[{}, {}] x [{}, {}]ᵀ {}", rows, in, out, in, dtype_name(dtype)),
+                     weight_bytes + x_bytes + double(rows * out) * f, 2.0 * double(rows * in * out),
+                     dtype != DType::kF32, [=, &fill] {
+                       const Tensor x = fill({rows, in}), w = fill({out, in}, dtype);
+                       return std::function<void()>([=] { ops::cuda::linear(x, w, nullptr); });
+                     }});
+  };
+  // Decode: one token against a kContext-token cache.
+  linear_case("linear qkv (decode)", 1, kHidden, kHidden + 2 * kKvHeads * kHeadDim, DType::kBF16);
+  linear_case("linear gate_up (decode)", 1, kHidden, 2 * kFfn, DType::kBF16);
+  linear_case("linear lm_head (decode)", 1, kHidden, kVocab, DType::kBF16);
+  cases.push_back({"rms_norm (decode)", fmt::format("[1, {}]", kHidden), 3 * kHidden * f,
+                   4.0 * kHidden, false, [&fill] {
+                     const Tensor x = fill({1, kHidden}), w = fill({kHidden});
+                     return std::function<void()>([=] { ops::cuda::rms_norm(x, w, 1e-5f); });
+                   }});
+  cases.push_back({"gated_activation (decode)", fmt::format("[1, {}]", 2 * kFfn), 3 * kFfn * f,
+                   6.0 * kFfn, false, [&fill] {
+                     const Tensor x = fill({1, 2 * kFfn});
+                     return std::function<void()>(
+                         [=] { ops::cuda::gated_activation(x, ops::Activation::kSilu); });
+                   }});
+  const double kv_bytes = 2.0 * kContext * kKvHeads * kHeadDim * f;
+  const double decode_attention_flops = 4.0 * kHeads * kContext * kHeadDim;
+  cases.push_back({"causal_attention (decode)",
+                   fmt::format("q [1, {}, {}], kv [{}, {}, {}]", kHeads, kHeadDim, kContext,
+                               kKvHeads, kHeadDim),
+                   kv_bytes, decode_attention_flops, false, [&fill] {
+                     const Tensor q = fill({1, kHeads, kHeadDim}),
+                                  k = fill({kContext, kKvHeads, kHeadDim}),
+                                  v = fill({kContext, kKvHeads, kHeadDim});
+                     return std::function<void()>(
+                         [=] { ops::cuda::causal_attention(q, k, v, kContext - 1, 0.088f); });
+                   }});
+  cases.push_back({"softmax (decode logits)", fmt::format("[1, {}]", kVocab), 2 * kVocab * f,
+                   3.0 * kVocab, false, [&fill] {
+                     const Tensor x = fill({1, kVocab});
+                     return std::function<void()>([=] { ops::cuda::softmax(x); });
+                   }});
+  // Prefill: kPrefill tokens.
+  linear_case("linear gate_up (prefill)", kPrefill, kHidden, 2 * kFfn, DType::kBF16);
+  linear_case("linear f32 weight (prefill)", kPrefill, kHidden, kHidden, DType::kF32);
+  cases.push_back({"rms_norm (prefill)", fmt::format("[{}, {}]", kPrefill, kHidden),
+                   (2.0 * kPrefill + 1) * kHidden * f, 4.0 * kPrefill * kHidden, false, [&fill] {
+                     const Tensor x = fill({kPrefill, kHidden}), w = fill({kHidden});
+                     return std::function<void()>([=] { ops::cuda::rms_norm(x, w, 1e-5f); });
+                   }});
+  cases.push_back({"gated_activation (prefill)", fmt::format("[{}, {}]", kPrefill, 2 * kFfn),
+                   3.0 * kPrefill * kFfn * f, 6.0 * kPrefill * kFfn, false, [&fill] {
+                     const Tensor x = fill({kPrefill, 2 * kFfn});
+                     return std::function<void()>(
+                         [=] { ops::cuda::gated_activation(x, ops::Activation::kSilu); });
+                   }});
+  cases.push_back({"add_inplace (prefill)", fmt::format("[{}, {}]", kPrefill, kHidden),
+                   3.0 * kPrefill * kHidden * f, 1.0 * kPrefill * kHidden, false, [&fill] {
+                     Tensor x = fill({kPrefill, kHidden});
+                     const Tensor y = fill({kPrefill, kHidden});
+                     return std::function<void()>([=]() mutable { ops::cuda::add_inplace(x, y); });
+                   }});
+  cases.push_back({"rotary_inplace (prefill)",
+                   fmt::format("[{}, {}, {}], 32 pairs", kPrefill, kHeads, kHeadDim),
+                   (2.0 * kPrefill * kHeads * 64 + 2.0 * kPrefill * 32) * f,
+                   6.0 * kPrefill * kHeads * 32, false, [&fill] {
+                     Tensor x = fill({kPrefill, kHeads, kHeadDim});
+                     const Tensor cos = fill({kPrefill, 32}), sin = fill({kPrefill, 32});
+                     return std::function<void()>([=]() mutable {
+                       ops::cuda::rotary_inplace(x, cos, sin, ops::RotaryLayout::kInterleaved);
+                     });
+                   }});
+  cases.push_back({"causal_attention (prefill)",
+                   fmt::format("q [{}, {}, {}], kv heads {}", kPrefill, kHeads, kHeadDim, kKvHeads),
+                   (2.0 * kPrefill * kHeads * kHeadDim + 2.0 * kPrefill * kKvHeads * kHeadDim) * f,
+                   4.0 * kHeads * kHeadDim * (kPrefill * (kPrefill + 1) / 2.0), false, [&fill] {
+                     const Tensor q = fill({kPrefill, kHeads, kHeadDim}),
+                                  k = fill({kPrefill, kKvHeads, kHeadDim}),
+                                  v = fill({kPrefill, kKvHeads, kHeadDim});
+                     return std::function<void()>(
+                         [=] { ops::cuda::causal_attention(q, k, v, 0, 0.088f); });
+                   }});
+  cases.push_back({"segment_attention (vision)",
+                   fmt::format("[{}, {}, {}], one image", kPatches, kVisionHeads, kHeadDim),
+                   4.0 * kPatches * kVisionHeads * kHeadDim * f,
+                   4.0 * kVisionHeads * kHeadDim * double(kPatches) * kPatches, false, [&fill] {
+                     const Tensor q = fill({kPatches, kVisionHeads, kHeadDim}),
+                                  k = fill({kPatches, kVisionHeads, kHeadDim}),
+                                  v = fill({kPatches, kVisionHeads, kHeadDim});
+                     const std::vector<int64_t> cu_seqlens = {0, kPatches};
+                     return std::function<void()>(
+                         [=] { ops::cuda::segment_attention(q, k, v, cu_seqlens, 0.088f); });
+                   }});
+  cases.push_back({"layer_norm (vision)", fmt::format("[{}, {}]", kPatches, kVisionHidden),
+                   (2.0 * kPatches + 2) * kVisionHidden * f, 8.0 * kPatches * kVisionHidden, false,
+                   [&fill] {
+                     const Tensor x = fill({kPatches, kVisionHidden}), w = fill({kVisionHidden}),
+                                  b = fill({kVisionHidden});
+                     return std::function<void()>([=] { ops::cuda::layer_norm(x, w, b, 1e-5f); });
+                   }});
+  cases.push_back(
+      {"bicubic_grid_sample (vision)",
+       fmt::format("map [24, 24, {}] at {} points", kVisionHidden, kPatches),
+       (24.0 * 24 + kPatches) * kVisionHidden * f, 32.0 * kPatches * kVisionHidden, false, [&fill] {
+         const Tensor map = fill({24, 24, kVisionHidden});
+         // Points inside [-1, 1]: the tiled random pool would fall outside.
+         std::vector<float> xy(2 * kPatches);
+         for (int64_t i = 0; i < kPatches; ++i) {
+           xy[size_t(2 * i)] = -1 + (2 * float(i % 64) + 1) / 64;
+           xy[size_t(2 * i + 1)] = -1 + (2 * float(i / 64) + 1) / 64;
+         }
+         const Tensor points = to_device(Tensor::from_vector(xy, {kPatches, 2}), Device::kCUDA);
+         return std::function<void()>([=] { ops::cuda::bicubic_grid_sample(map, points); });
+       }});
+  cases.push_back({"embedding bf16 (prefill)", fmt::format("{} ids, d {}", kPrefill, kHidden),
+                   kPrefill * kHidden * (2 + f), 0, false, [&fill] {
+                     const Tensor table = fill({kVocab, kHidden}, DType::kBF16);
+                     std::vector<int32_t> ids(kPrefill);
+                     std::mt19937 rng(3);
+                     for (auto& id : ids) id = int32_t(rng() % kVocab);
+                     return std::function<void()>([=] { ops::cuda::embedding(table, ids); });
+                   }});
+  return cases;
+}
+
+}  // namespace
+}  // namespace glimpse
+
+int main() {
+  using namespace glimpse;
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "device");
+  const RandomFill fill;
+  Ceilings ceil{};
+  ceil.bandwidth = copy_bandwidth(fill);
+  ceil.bf16_rate = gemm_rate(fill, DType::kBF16, 8192);
+  ceil.f32_rate = gemm_rate(fill, DType::kF32, 8192);
+  std::printf("device: %s, %d SMs, %.0f MB L2\n", prop.name, prop.multiProcessorCount,
+              prop.l2CacheSize / 1e6);
+  std::printf("copy D2D (1 GiB, read + write): %.0f GB/s\n", ceil.bandwidth / 1e9);
+  std::printf("cuBLASLt bf16 GEMM 8192^3 (f32 accumulate, bf16 out): %.0f TFLOP/s\n",
+              ceil.bf16_rate / 1e12);
+  std::printf("cuBLASLt f32 GEMM 8192^3 (CUDA cores): %.1f TFLOP/s\n\n", ceil.f32_rate / 1e12);
+  std::printf("| op | shape | MB moved | GFLOP | median us | floor us (bound) | floor/time |\n");
+  std::printf("| --- | --- | --- | --- | --- | --- | --- |\n");
+  for (const auto& c : op_cases(fill)) run_case(c, ceil);
+  return 0;
+}

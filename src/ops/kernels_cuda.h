@@ -1,0 +1,79 @@
+// Launchers of the CUDA kernels behind cuda::X. The kernels (X_cuda.cu) see raw device pointers and
+// sizes only; validation, allocation and error reporting live in the host side (X_cuda.cc), because
+// nvcc cannot compile fmt's compile-time format strings that core/error.h uses.
+// Every launcher enqueues on the legacy default stream and returns cudaGetLastError().
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace glimpse::ops::cuda_kernels {
+
+enum class ActivationKind : int { kSilu, kGelu };
+enum class WeightType : int { kF32, kBF16, kF16 };  // 4-byte or 2-byte float storage
+
+// y = weight · x / sqrt(mean(x²) + eps), one block per row of d floats.
+cudaError_t rms_norm(const float* x, const float* weight, float* y, int64_t rows, int d, float eps);
+// y = (x - mean) / sqrt(var + eps) · weight + bias, one block per row.
+cudaError_t layer_norm(const float* x, const float* weight, const float* bias, float* y,
+                       int64_t rows, int d, float eps);
+
+cudaError_t add_inplace(float* x, const float* y, int64_t n);
+cudaError_t activation(const float* x, float* y, int64_t n, ActivationKind act);
+// gate_up [rows, 2n] → act(gate) · up [rows, n].
+cudaError_t gated_activation(const float* gate_up, float* y, int64_t rows, int64_t n,
+                             ActivationKind act);
+
+// x [tokens, heads, head_dim] in place; pair i is features (i·first_step, i·first_step +
+// second_offset); cos, sin [tokens, pairs].
+cudaError_t rotary(float* x, const float* cos, const float* sin, int64_t tokens, int heads,
+                   int head_dim, int pairs, int first_step, int second_offset);
+
+// Softmax over rows of n floats.
+cudaError_t softmax(const float* x, float* y, int64_t rows, int64_t n);
+
+// Scaled dot-product attention with an online softmax. Key p of a query lives at row
+// p % block_size of block block_table[p / block_size] (block 0 when block_table is null) of
+// k/v, each block block_size · kv_heads · head_dim floats. Query t sees keys
+// [key_ranges[2t], key_ranges[2t+1]) when key_ranges is given, else [0, q_offset + t].
+struct AttentionArgs {
+  const float* q;  // [tokens, heads, head_dim]
+  const float* k;
+  const float* v;
+  float* out;                  // [tokens, heads · head_dim]
+  const int32_t* block_table;  // device, or null
+  const int32_t* key_ranges;   // device [tokens, 2], or null
+  int64_t block_size;
+  int64_t q_offset;
+  int64_t max_keys;  // the longest key range of any query
+  int tokens, heads, kv_heads, head_dim;
+  float scale;
+};
+constexpr int kAttentionMaxHeadDim = 256;
+// How each query's keys are shared out: among `warp_splits` warps of a block and, when there are
+// too few queries to fill the GPU (decode), among `chunks` blocks whose partial softmaxes (a
+// workspace of workspace_floats floats) a second kernel merges.
+struct AttentionPlan {
+  int warp_splits, chunks;
+  int64_t workspace_floats;
+};
+AttentionPlan plan_attention(const AttentionArgs& args);
+cudaError_t attention(const AttentionArgs& args, const AttentionPlan& plan, float* workspace);
+
+// out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
+cudaError_t embedding(const void* table, WeightType type, const int32_t* ids, int64_t count,
+                      int64_t d, float* out);
+
+// torch's grid_sample(bicubic, align_corners=False, border) of map [h, w, c] at points [n, 2].
+cudaError_t bicubic_grid_sample(const float* map, int64_t height, int64_t width, int64_t channels,
+                                const float* points, int64_t n, float* out);
+
+// y[rows, out] = x[rows, in] · weightᵀ (+ bias) for few rows (decode): streams the weight once.
+constexpr int64_t kMatvecMaxRows = 8;
+cudaError_t matvec(const float* x, int64_t rows, const void* weight, WeightType type,
+                   int64_t out_features, int64_t in_features, const float* bias, float* y);
+// dst = round-to-nearest(src) as bf16 or f16 (the GEMM path's input conversion).
+cudaError_t f32_to_half(const float* src, void* dst, WeightType type, int64_t n);
+
+}  // namespace glimpse::ops::cuda_kernels

@@ -1,0 +1,152 @@
+// The decode side of linear: y = x·Wᵀ (+ b) for at most kMatvecMaxRows input rows, memory-bound on
+// the weight (out·in elements read once, rows·in·4 B of x re-read from cache by every warp, so
+// 2·rows FLOPs per weight element). One warp per output feature, 16-byte weight loads, f32 products
+// of the upcast weights (exact, as the CPU op). Prefill goes to cuBLASLt (linear_cuda.cc).
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include "ops/common_cuda.cuh"
+#include "ops/kernels_cuda.h"
+
+namespace glimpse::ops::cuda_kernels {
+namespace {
+
+constexpr int kWarps = 8;
+
+__device__ inline float to_f32(float w) {
+  return w;
+}
+__device__ inline float to_f32(__nv_bfloat16 w) {
+  return __bfloat162float(w);
+}
+__device__ inline float to_f32(__half w) {
+  return __half2float(w);
+}
+
+// Eight consecutive weights (16-byte aligned) as f32.
+__device__ inline void load8(const float* w, float out[8]) {
+  const float4 a = reinterpret_cast<const float4*>(w)[0], b = reinterpret_cast<const float4*>(w)[1];
+  out[0] = a.x, out[1] = a.y, out[2] = a.z, out[3] = a.w;
+  out[4] = b.x, out[5] = b.y, out[6] = b.z, out[7] = b.w;
+}
+__device__ inline void load8(const __nv_bfloat16* w, float out[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(w);
+  const __nv_bfloat162* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 f = __bfloat1622float2(pairs[j]);
+    out[2 * j] = f.x, out[2 * j + 1] = f.y;
+  }
+}
+__device__ inline void load8(const __half* w, float out[8]) {
+  const uint4 raw = *reinterpret_cast<const uint4*>(w);
+  const __half2* pairs = reinterpret_cast<const __half2*>(&raw);
+#pragma unroll
+  for (int j = 0; j < 4; ++j) {
+    const float2 f = __half22float2(pairs[j]);
+    out[2 * j] = f.x, out[2 * j + 1] = f.y;
+  }
+}
+
+template <typename W>
+__global__ void __launch_bounds__(kWarps * 32)
+    matvec_kernel(const float* __restrict__ x, int rows, const W* __restrict__ weight,
+                  int64_t out_features, int64_t in_features, const float* __restrict__ bias,
+                  float* __restrict__ y, bool vec) {
+  const int lane = threadIdx.x & 31;
+  const int64_t o = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
+  if (o >= out_features) return;
+  const W* w_row = weight + o * in_features;
+  float acc[kMatvecMaxRows];
+#pragma unroll
+  for (int r = 0; r < kMatvecMaxRows; ++r) acc[r] = 0.0f;
+  if (vec) {  // in_features % 8 == 0, rows 16-byte aligned
+#pragma unroll 4
+    for (int64_t i = lane * 8; i < in_features; i += 32 * 8) {
+      float w[8];
+      load8(w_row + i, w);
+#pragma unroll
+      for (int r = 0; r < kMatvecMaxRows; ++r) {
+        if (r >= rows) break;
+        const float4* xr = reinterpret_cast<const float4*>(x + r * in_features + i);
+        const float4 a = xr[0], b = xr[1];
+        acc[r] += w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * b.x + w[5] * b.y +
+                  w[6] * b.z + w[7] * b.w;
+      }
+    }
+  } else {
+    for (int64_t i = lane; i < in_features; i += 32) {
+      const float w = to_f32(w_row[i]);
+#pragma unroll
+      for (int r = 0; r < kMatvecMaxRows; ++r) {
+        if (r >= rows) break;
+        acc[r] += w * x[r * in_features + i];
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < kMatvecMaxRows; ++r) {
+    if (r >= rows) break;
+    const float sum = warp_sum(acc[r]);
+    if (lane == 0) y[r * out_features + o] = sum + (bias ? bias[o] : 0.0f);
+  }
+}
+
+__device__ inline void round_to(float v, __nv_bfloat16* dst) {
+  *dst = __float2bfloat16_rn(v);
+}
+__device__ inline void round_to(float v, __half* dst) {
+  *dst = __float2half_rn(v);
+}
+
+// Reads 4 B, writes 2 B per element.
+template <typename H>
+__global__ void to_half_kernel(const float* __restrict__ src, H* __restrict__ dst, int64_t n) {
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    round_to(src[i], dst + i);
+}
+
+template <typename W>
+void launch_matvec(const float* x, int64_t rows, const void* weight, int64_t out_features,
+                   int64_t in_features, const float* bias, float* y) {
+  const W* w = static_cast<const W*>(weight);
+  const bool vec = in_features % 8 == 0 && aligned16(x, w);
+  const unsigned blocks = unsigned((out_features + kWarps - 1) / kWarps);
+  matvec_kernel<W>
+      <<<blocks, kWarps * 32>>>(x, int(rows), w, out_features, in_features, bias, y, vec);
+}
+
+}  // namespace
+
+cudaError_t matvec(const float* x, int64_t rows, const void* weight, WeightType type,
+                   int64_t out_features, int64_t in_features, const float* bias, float* y) {
+  if (rows == 0 || out_features == 0) return cudaSuccess;
+  if (rows > kMatvecMaxRows) return cudaErrorInvalidValue;
+  switch (type) {
+    case WeightType::kF32:
+      launch_matvec<float>(x, rows, weight, out_features, in_features, bias, y);
+      break;
+    case WeightType::kBF16:
+      launch_matvec<__nv_bfloat16>(x, rows, weight, out_features, in_features, bias, y);
+      break;
+    case WeightType::kF16:
+      launch_matvec<__half>(x, rows, weight, out_features, in_features, bias, y);
+      break;
+  }
+  return cudaGetLastError();
+}
+
+cudaError_t f32_to_half(const float* src, void* dst, WeightType type, int64_t n) {
+  if (n == 0) return cudaSuccess;
+  constexpr int kThreads = 256;
+  if (type == WeightType::kBF16)
+    to_half_kernel<<<grid_for(n, kThreads), kThreads>>>(src, static_cast<__nv_bfloat16*>(dst), n);
+  else if (type == WeightType::kF16)
+    to_half_kernel<<<grid_for(n, kThreads), kThreads>>>(src, static_cast<__half*>(dst), n);
+  else
+    return cudaErrorInvalidValue;
+  return cudaGetLastError();
+}
+
+}  // namespace glimpse::ops::cuda_kernels

@@ -1,0 +1,42 @@
+#include "ops/common_cuda.h"
+#include "ops/kernels_cuda.h"
+#include "ops/norms.h"
+
+namespace glimpse::ops::cuda {
+namespace {
+
+int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
+  check_gpu_f32(x, op, "input");
+  check_gpu_f32(weight, op, "weight");
+  const int64_t d = weight.numel();
+  if (x.dim() < 1 || x.size(-1) != d || d == 0)
+    fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} features", op,
+         shape_string(x.shape()), d);
+  return d;
+}
+
+}  // namespace
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+  const int64_t d = check_row_op(x, weight, "rms_norm");
+  Tensor y = Tensor::empty(x.shape(), DType::kF32, Device::kCUDA);
+  check_launch(cuda_kernels::rms_norm(x.data<float>(), weight.data<float>(), y.data<float>(),
+                                      x.numel() / d, int(d), eps),
+               "rms_norm");
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps) {
+  const int64_t d = check_row_op(x, weight, "layer_norm");
+  check_gpu_f32(bias, "layer_norm", "bias");
+  if (bias.numel() != d)
+    fail(ErrorKind::kInvalidArgument, "layer_norm: bias {} does not match {} features",
+         shape_string(bias.shape()), d);
+  Tensor y = Tensor::empty(x.shape(), DType::kF32, Device::kCUDA);
+  check_launch(cuda_kernels::layer_norm(x.data<float>(), weight.data<float>(), bias.data<float>(),
+                                        y.data<float>(), x.numel() / d, int(d), eps),
+               "layer_norm");
+  return y;
+}
+
+}  // namespace glimpse::ops::cuda
