@@ -97,7 +97,8 @@ VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& imag
               const int64_t h = bh * m + ih, w = bw * m + iw;
               layout.h.push_back(h);
               layout.w.push_back(w);
-              // The patch centre in grid_sample's normalised [-1, 1] frame of this image.
+              // The patch centre in grid_sample's normalised [-1, 1] frame of this image. (The
+              // reference looks the grid up by frame index, the same thing for images, t = 1.)
               points.push_back((float(w) + 0.5f) / float(g.w) * 2 - 1);
               points.push_back((float(h) + 0.5f) / float(g.h) * 2 - 1);
             }
