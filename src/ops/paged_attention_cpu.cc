@@ -1,0 +1,71 @@
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "core/thread_pool.h"
+#include "ops/paged_attention.h"
+
+namespace glimpse::ops::cpu {
+
+// Per query row and head: 4·keys·d FLOPs; reads 2·keys·d floats of K/V, block by block, with an
+// online softmax (running max and sum) so no score buffer spans the whole context.
+Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
+                              std::span<const int32_t> block_table, int64_t q_offset, float scale) {
+  check_f32(q, "paged_causal_attention", "q");
+  check_f32(k_pool, "paged_causal_attention", "k_pool");
+  check_f32(v_pool, "paged_causal_attention", "v_pool");
+  if (q.dim() != 3 || k_pool.dim() != 4 || k_pool.shape() != v_pool.shape() || q.size(2) != k_pool.size(3) ||
+      k_pool.size(2) == 0 || q.size(1) % k_pool.size(2) != 0)
+    fail(ErrorKind::kInvalidArgument,
+         "paged_causal_attention: q {} must be [n, heads, d] and the pools {} [blocks, block_size, "
+         "kv_heads, d] with kv_heads dividing heads",
+         shape_string(q.shape()), shape_string(k_pool.shape()));
+  const int64_t n = q.size(0), heads = q.size(1), d = q.size(2);
+  const int64_t blocks = k_pool.size(0), block_size = k_pool.size(1), kv_heads = k_pool.size(2);
+  const int64_t keys = q_offset + n;
+  if (q_offset < 0 || int64_t(block_table.size()) * block_size < keys)
+    fail(ErrorKind::kInvalidArgument, "paged_causal_attention: {} keys need {} blocks, the table has {}", keys,
+         (keys + block_size - 1) / block_size, block_table.size());
+  for (int64_t b = 0; b < (keys + block_size - 1) / block_size; ++b)
+    if (block_table[size_t(b)] < 0 || block_table[size_t(b)] >= blocks)
+      fail(ErrorKind::kInvalidArgument, "paged_causal_attention: block {} is outside the pool of {}",
+           block_table[size_t(b)], blocks);
+
+  Tensor out = Tensor::empty({n, heads * d}, DType::kF32);
+  const int64_t group = heads / kv_heads, row = kv_heads * d, block_stride = block_size * row;
+  const float *qd = q.data<float>(), *kd = k_pool.data<float>(), *vd = v_pool.data<float>();
+  float* od = out.data<float>();
+  ThreadPool::global().parallel_for(n * heads, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> acc(static_cast<size_t>(d));
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t t = task / heads, h = task % heads, kv_head = h / group;
+      const float* query = qd + task * d;
+      const int64_t visible = q_offset + t + 1;
+      float running_max = -INFINITY, running_sum = 0.0f;
+      std::fill(acc.begin(), acc.end(), 0.0f);
+      for (int64_t p = 0; p < visible; ++p) {
+        const int64_t base = int64_t(block_table[size_t(p / block_size)]) * block_stride +
+                             (p % block_size) * row + kv_head * d;
+        const float* key = kd + base;
+        float dot = 0.0f;
+        for (int64_t i = 0; i < d; ++i) dot += query[i] * key[i];
+        const float score = dot * scale;
+        if (score > running_max) {  // rescale what was accumulated under the old maximum
+          const float correction = std::exp(running_max - score);
+          running_sum *= correction;
+          for (auto& a : acc) a *= correction;
+          running_max = score;
+        }
+        const float weight = std::exp(score - running_max);
+        running_sum += weight;
+        const float* value = vd + base;
+        for (int64_t i = 0; i < d; ++i) acc[size_t(i)] += weight * value[i];
+      }
+      float* o = od + task * d;
+      for (int64_t i = 0; i < d; ++i) o[i] = acc[size_t(i)] / running_sum;
+    }
+  });
+  return out;
+}
+
+}  // namespace glimpse::ops::cpu
