@@ -1,79 +1,8 @@
 #include "io/tokenizer_pretokenizer.h"
 
-#include <algorithm>
 #include <string>
 
 namespace glimpse::io {
-namespace {
-
-struct Part {
-  Span span;
-  bool is_match;
-};
-
-}  // namespace
-
-void split_by_behavior(std::string_view text, const std::vector<Span>& matches,
-                       SplitBehavior behavior, bool invert, std::vector<Span>& pieces) {
-  pieces.clear();
-  // The text as alternating non-match / match parts (an empty text is one empty part).
-  std::vector<Part> parts;
-  parts.reserve(2 * matches.size() + 1);
-  size_t previous = 0;
-  for (const Span& m : matches) {
-    if (previous != m.begin) parts.push_back({{previous, m.begin}, invert});
-    parts.push_back({m, !invert});
-    previous = m.end;
-  }
-  if (previous != text.size() || text.empty()) parts.push_back({{previous, text.size()}, invert});
-
-  switch (behavior) {
-    case SplitBehavior::kIsolated:
-      for (const Part& part : parts) pieces.push_back(part.span);
-      return;
-    case SplitBehavior::kRemoved:
-      for (const Part& part : parts)
-        if (!part.is_match) pieces.push_back(part.span);
-      return;
-    case SplitBehavior::kContiguous: {
-      bool previous_match = false;
-      for (const Part& part : parts) {
-        if (part.is_match == previous_match && !pieces.empty()) {
-          pieces.back().end = part.span.end;
-        } else {
-          pieces.push_back(part.span);
-        }
-        previous_match = part.is_match;
-      }
-      return;
-    }
-    case SplitBehavior::kMergedWithPrevious: {
-      bool previous_match = false;
-      for (const Part& part : parts) {
-        if (part.is_match && !previous_match && !pieces.empty()) {
-          pieces.back().end = part.span.end;
-        } else {
-          pieces.push_back(part.span);
-        }
-        previous_match = part.is_match;
-      }
-      return;
-    }
-    case SplitBehavior::kMergedWithNext: {
-      bool next_match = false;
-      for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
-        if (it->is_match && !next_match && !pieces.empty()) {
-          pieces.back().begin = it->span.begin;
-        } else {
-          pieces.push_back(it->span);
-        }
-        next_match = it->is_match;
-      }
-      std::reverse(pieces.begin(), pieces.end());
-      return;
-    }
-  }
-}
 
 void PreTokenizer::run(std::string_view text,
                        const std::function<void(std::string_view)>& on_word) const {
@@ -99,12 +28,73 @@ void PreTokenizer::apply(size_t step_index, std::string_view piece,
       return;
     }
   }
-  std::vector<Span> matches, pieces;
-  step.regex->find_all(piece, matches);
-  split_by_behavior(piece, matches, step.behavior, step.invert, pieces);
-  for (const Span& span : pieces)
+  split(step_index, piece, on_word);
+}
+
+// The text alternates non-matching and matching parts (empty matches included); the behavior
+// says which parts are dropped or joined to a neighbour, as HF's NormalizedString::split does.
+// Parts stream straight from the regex so a long text needs no match list.
+void PreTokenizer::split(size_t step_index, std::string_view piece,
+                         const std::function<void(std::string_view)>& on_word) const {
+  const PreTokenizerStep& step = steps_[step_index];
+  const auto emit = [&](Span span) {
     if (span.end > span.begin)
       apply(step_index + 1, piece.substr(span.begin, span.end - span.begin), on_word);
+  };
+  // The piece that a following part may still extend (a plain flag: GCC 12 misreads optional).
+  Span pending{0, 0};
+  bool has_pending = false;
+  bool previous_match = false;
+  const auto take = [&](Span part, bool is_match) {
+    switch (step.behavior) {
+      case SplitBehavior::kIsolated:
+        emit(part);
+        break;
+      case SplitBehavior::kRemoved:
+        if (!is_match) emit(part);
+        break;
+      case SplitBehavior::kContiguous:
+      case SplitBehavior::kMergedWithPrevious: {
+        const bool joins = step.behavior == SplitBehavior::kContiguous
+                               ? is_match == previous_match
+                               : is_match && !previous_match;
+        if (has_pending && joins) {
+          pending.end = part.end;
+        } else {
+          if (has_pending) emit(pending);
+          pending = part;
+          has_pending = true;
+        }
+        break;
+      }
+      case SplitBehavior::kMergedWithNext:  // pending holds a match waiting for what follows
+        if (has_pending && !is_match) {
+          emit({pending.begin, part.end});
+          has_pending = false;
+          break;
+        }
+        if (has_pending) emit(pending);
+        has_pending = is_match;
+        if (is_match) {
+          pending = part;
+        } else {
+          emit(part);
+        }
+        break;
+    }
+    previous_match = is_match;
+  };
+
+  TokenizerRegex::Cursor cursor;
+  Span match{};
+  size_t previous_end = 0;
+  while (step.regex->find_next(piece, cursor, match)) {
+    if (previous_end != match.begin) take({previous_end, match.begin}, step.invert);
+    take(match, !step.invert);
+    previous_end = match.end;
+  }
+  if (previous_end != piece.size()) take({previous_end, piece.size()}, step.invert);
+  if (has_pending) emit(pending);
 }
 
 }  // namespace glimpse::io

@@ -34,15 +34,13 @@ class PreTokenizer {
  private:
   void apply(size_t step, std::string_view piece,
              const std::function<void(std::string_view)>& on_word) const;
+  void split(size_t step, std::string_view piece,
+             const std::function<void(std::string_view)>& on_word) const;
   std::vector<PreTokenizerStep> steps_;
 };
 
 // The regex ByteLevel splits with when use_regex is true (GPT-2's).
 inline constexpr std::string_view kByteLevelRegex =
     R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
-
-// Splits text at the regex matches per behavior (HF NormalizedString::split); pieces may be empty.
-void split_by_behavior(std::string_view text, const std::vector<Span>& matches,
-                       SplitBehavior behavior, bool invert, std::vector<Span>& pieces);
 
 }  // namespace glimpse::io

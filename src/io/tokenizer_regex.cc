@@ -129,42 +129,41 @@ TokenizerRegex::TokenizerRegex(std::string_view pattern, Syntax syntax, const st
 TokenizerRegex::TokenizerRegex(TokenizerRegex&&) noexcept = default;
 TokenizerRegex::~TokenizerRegex() = default;
 
-void TokenizerRegex::find_all(std::string_view text, std::vector<Span>& matches) const {
-  matches.clear();
+bool TokenizerRegex::find_next(std::string_view text, Cursor& cursor, Span& match) const {
   thread_local std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(
       pcre2_match_data_create(1, nullptr));
   pcre2_match_context* context = thread_match_context();
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  size_t search_from = 0;
-  bool have_previous = false;
-  size_t previous_end = 0;
-  while (search_from <= text.size()) {
+  while (cursor.search_from <= text.size()) {
     // The whole text was validated as UTF-8 before tokenization; skip PCRE2's per-call check,
     // which would rescan the subject on every match.
-    const int rc = compiled_->jit ? pcre2_jit_match(compiled_->code, subject, text.size(),
-                                                    search_from, 0, data.get(), context)
-                                  : pcre2_match(compiled_->code, subject, text.size(), search_from,
-                                                PCRE2_NO_UTF_CHECK, data.get(), context);
-    if (rc == PCRE2_ERROR_NOMATCH) break;
+    const int rc = compiled_->jit
+                       ? pcre2_jit_match(compiled_->code, subject, text.size(), cursor.search_from,
+                                         0, data.get(), context)
+                       : pcre2_match(compiled_->code, subject, text.size(), cursor.search_from,
+                                     PCRE2_NO_UTF_CHECK, data.get(), context);
+    if (rc == PCRE2_ERROR_NOMATCH) return false;
     if (rc < 0)
       fail(ErrorKind::kLimitExceeded, "{}: regex matching failed on {} bytes of input: {}", where_,
            text.size(), pcre2_message(rc));
     const PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(data.get());
     const size_t begin = ovector[0], end = ovector[1];
-    if (begin == end && have_previous && previous_end == end) {
+    if (begin == end && cursor.has_previous && cursor.previous_end == end) {
       // Step one character past an empty match that touches the previous one.
       size_t step = 1;
-      while (search_from + step < text.size() &&
-             (static_cast<uint8_t>(text[search_from + step]) & 0xC0) == 0x80)
+      while (cursor.search_from + step < text.size() &&
+             (static_cast<uint8_t>(text[cursor.search_from + step]) & 0xC0) == 0x80)
         ++step;
-      search_from += step;
+      cursor.search_from += step;
       continue;
     }
-    search_from = end;
-    have_previous = true;
-    previous_end = end;
-    matches.push_back({begin, end});
+    cursor.search_from = end;
+    cursor.has_previous = true;
+    cursor.previous_end = end;
+    match = {begin, end};
+    return true;
   }
+  return false;
 }
 
 }  // namespace glimpse::io

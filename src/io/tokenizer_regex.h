@@ -6,7 +6,6 @@
 #include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace glimpse::io {
 
@@ -23,9 +22,15 @@ class TokenizerRegex {
   TokenizerRegex(TokenizerRegex&&) noexcept;
   ~TokenizerRegex();
 
-  // Replaces `matches` by all matches in `text` (valid UTF-8), left to right and non-overlapping.
-  // An empty match right where the previous match ended is skipped, as the onig crate does.
-  void find_all(std::string_view text, std::vector<Span>& matches) const;
+  // Where a left-to-right scan for matches stands (start with a default-constructed one).
+  struct Cursor {
+    size_t search_from = 0;
+    bool has_previous = false;
+    size_t previous_end = 0;
+  };
+  // The next match in `text` (valid UTF-8) after the cursor, non-overlapping; false when there is
+  // none. An empty match right where the previous match ended is skipped, as the onig crate does.
+  bool find_next(std::string_view text, Cursor& cursor, Span& match) const;
 
  private:
   struct Compiled;
