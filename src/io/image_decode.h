@@ -1,6 +1,9 @@
 // Image decoding: JPEG (libjpeg-turbo), PNG (libpng) and WebP (libwebp) to 8-bit RGB, converted
 // the way PIL's Image.convert("RGB") does (alpha dropped, gray replicated, palette looked up),
-// since transformers' Glm4v image processor receives PIL images converted that way.
+// since transformers' Glm4v image processor receives PIL images converted that way (16-bit
+// grey clamps to 255, other 16-bit layouts keep the high byte, Adobe CMYK JPEGs as PIL inverts
+// them). EXIF orientation (JPEG APP1, PNG eXIf, WebP EXIF) is applied as load_image's
+// exif_transpose does. Animated WebP is refused (kUnsupported).
 //
 // The header is read first: images over ImageLimits are refused before any pixel memory is
 // allocated (decompression bombs). Corrupt or truncated input throws Error(kCorrupt).
