@@ -23,6 +23,8 @@ using Json = nlohmann::json;
 constexpr std::uintmax_t kMaxConfigBytes = 16u << 20;
 // Upper bound for every size in the config: keeps products of sizes far from int64 overflow.
 constexpr int64_t kMaxSize = int64_t(1) << 24;
+// Layer counts above this are refused before anything is sized by them (the largest GLM has 92).
+constexpr int64_t kMaxLayers = 4096;
 
 const char* json_kind(const Json& value) {
   switch (value.type()) {
@@ -111,6 +113,13 @@ class Fields {
 
   // A dimension of the architecture: a positive integer no larger than kMaxSize.
   int64_t size(const char* key) const { return checked_size(key, int_opt(key), true, 0); }
+  int64_t layer_count(const char* key) const {
+    const int64_t value = size(key);
+    if (value > kMaxLayers)
+      fail(ErrorKind::kLimitExceeded, "{}: {}: {} layers exceeds the limit of {}", file_,
+           where(key), value, kMaxLayers);
+    return value;
+  }
   int64_t size_or(const char* key, int64_t fallback) const {
     return checked_size(key, int_opt(key), false, fallback);
   }
@@ -283,7 +292,7 @@ TextConfig read_text_config(const Fields& text) {
   out.vocab_size = text.size("vocab_size");
   out.hidden_size = text.size("hidden_size");
   out.intermediate_size = text.size("intermediate_size");
-  out.num_hidden_layers = text.size("num_hidden_layers");
+  out.num_hidden_layers = text.layer_count("num_hidden_layers");
   out.num_attention_heads = text.size("num_attention_heads");
   // Glm4vTextConfig: absent means its class default 2; an explicit null means "as many as heads".
   out.num_key_value_heads = 2;
@@ -317,7 +326,7 @@ VisionConfig read_vision_config(const Fields& vision) {
     fail(ErrorKind::kUnsupported, "{}: {}: '{}' is not supported (expected glm4v_vision)",
          vision.file(), vision.where("model_type"), *type);
   VisionConfig out;
-  out.depth = vision.size("depth");
+  out.depth = vision.layer_count("depth");
   out.hidden_size = vision.size("hidden_size");
   // Glm4vVisionConfig maps num_attention_heads onto num_heads; given both, the alias is applied
   // last and wins.

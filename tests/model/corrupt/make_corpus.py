@@ -146,6 +146,8 @@ CONFIG_CASES = [
     ("config_layers_negative.json", config_case(set_path(["text_config", "num_hidden_layers"], -2)),
      "corrupt input",
      "config.json: text_config.num_hidden_layers: expected an integer in [1, 16777216], got -2"),
+    ("config_too_many_layers.json", config_case(set_path(["vision_config", "depth"], 100000)),
+     "limit exceeded", "config.json: vision_config.depth: 100000 layers exceeds the limit of 4096"),
     ("config_missing_hidden_size.json", config_case(set_path(["text_config", "hidden_size"], DELETE)),
      "not found", "config.json: text_config.hidden_size: required field is missing"),
     ("config_missing_vision_config.json", config_case(set_path(["vision_config"], DELETE)),
