@@ -125,7 +125,10 @@ __attribute__((target("avx2"))) void resample_row_block_avx2(const Coefficients&
   }
 }
 
-const bool kHasAvx2 = __builtin_cpu_supports("avx2");
+bool has_avx2() {
+  static const bool supported = (__builtin_cpu_init(), __builtin_cpu_supports("avx2"));
+  return supported;
+}
 #endif
 
 // Transposes an 8x8 block of bytes: row j of `src` (src_stride apart) becomes column j of `dst`.
@@ -189,7 +192,7 @@ void resample_horizontal(const RgbImage& in, int row_begin, int rows, int out_wi
     }
     rows_to_columns(src, in_row_bytes, in_row_bytes, columns.data());
 #ifdef __x86_64__
-    if (kHasAvx2) {
+    if (has_avx2()) {
       resample_row_block_avx2(c, columns.data(), out_width, transposed.data());
     } else {
       resample_row_block(c, columns.data(), out_width, transposed.data());
