@@ -44,9 +44,9 @@ void run_attention(const cuda_kernels::AttentionArgs& args, const char* op) {
 Tensor upload(std::span<const int32_t> values) {
   Tensor t = Tensor::empty({int64_t(values.size())}, DType::kI32, Device::kCUDA);
   if (!values.empty())
-    check_launch(
-        cudaMemcpy(t.raw_data(), values.data(), values.size_bytes(), cudaMemcpyHostToDevice),
-        "upload");
+    check_launch(cudaMemcpyAsync(t.raw_data(), values.data(), values.size_bytes(),
+                                 cudaMemcpyHostToDevice, nullptr),
+                 "upload");
   return t;
 }
 
