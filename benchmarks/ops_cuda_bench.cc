@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <numeric>
 #include <random>
 #include <string>
 #include <vector>
@@ -26,6 +27,7 @@
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
+#include "ops/paged_attention.h"
 #include "ops/rotary.h"
 #include "ops/softmax.h"
 
@@ -262,6 +264,19 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                      return std::function<void()>(
                          [=] { ops::cuda::causal_attention(q, k, v, kContext - 1, 0.088f); });
                    }});
+  cases.push_back(
+      {"paged_causal_attention (decode)",
+       fmt::format("q [1, {}, {}], {} keys in blocks of 16", kHeads, kHeadDim, kContext), kv_bytes,
+       decode_attention_flops, false, [&fill] {
+         constexpr int64_t kBlocks = kContext / 16;
+         const Tensor q = fill({1, kHeads, kHeadDim}), k = fill({kBlocks, 16, kKvHeads, kHeadDim}),
+                      v = fill({kBlocks, 16, kKvHeads, kHeadDim});
+         std::vector<int32_t> table(kBlocks);
+         std::iota(table.begin(), table.end(), 0);
+         std::shuffle(table.begin(), table.end(), std::mt19937(7));
+         return std::function<void()>(
+             [=] { ops::cuda::paged_causal_attention(q, k, v, table, kContext - 1, 0.088f); });
+       }});
   cases.push_back({"softmax (decode logits)", fmt::format("[1, {}]", kVocab), 2 * kVocab * f,
                    3.0 * kVocab, false, [&fill] {
                      const Tensor x = fill({1, kVocab});

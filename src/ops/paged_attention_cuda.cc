@@ -1,18 +1,11 @@
-#include <span>
-
 #include "ops/common_cuda.h"
 #include "ops/kernels_cuda.h"
+#include "ops/paged_attention.h"
 
 namespace glimpse::ops::cuda {
 
-// The CUDA side of ops/paged_attention.h, declared here as there until that header is committed
-// (then included instead); a signature that drifted from it would fail to link, not misbehave.
-Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
-                              std::span<const int32_t> block_table, int64_t q_offset, float scale);
-
 // The block table lives on the host: it is checked there, then uploaded for the attention kernel
-// (attention_cuda.cu), which reads key p at row p % block_size of block block_table[p /
-// block_size].
+// of attention_cuda.cu: key p is row p % block_size of block block_table[p / block_size].
 Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
                               std::span<const int32_t> block_table, int64_t q_offset, float scale) {
   const char* op = "paged_causal_attention";

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <numeric>
 #include <ostream>
 #include <random>
 #include <vector>
@@ -21,6 +22,7 @@
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
+#include "ops/paged_attention.h"
 #include "ops/rotary.h"
 #include "ops/softmax.h"
 
@@ -339,6 +341,39 @@ TEST(SegmentAttentionCuda, MatchesCpu) {
     poison_outputs({tokens, c.heads * c.d});
     expect_close(segment_attention(gpu(q), gpu(k), gpu(v), c.cu_seqlens, 0.3f),
                  cpu::segment_attention(q, k, v, c.cu_seqlens, 0.3f), kF32Tolerance);
+  }
+}
+
+TEST(PagedAttentionCuda, MatchesContiguousCpuAttention) {
+  struct Case {
+    int64_t n, q_offset;
+  };
+  const int64_t pool_blocks = 40, block_size = 16, heads = 8, kv_heads = 2, d = 128;
+  for (const Case& c : {Case{1, 300}, Case{20, 45}, Case{16, 0}}) {
+    const int64_t keys = c.q_offset + c.n, used = (keys + block_size - 1) / block_size;
+    const Tensor k_pool = random_host({pool_blocks, block_size, kv_heads, d}),
+                 v_pool = random_host({pool_blocks, block_size, kv_heads, d}),
+                 q = random_host({c.n, heads, d});
+    std::vector<int32_t> table(static_cast<size_t>(pool_blocks));
+    std::iota(table.begin(), table.end(), 0);
+    std::shuffle(table.begin(), table.end(), rng());
+    table.resize(size_t(used));
+    // The reference: the sequence's keys gathered into one contiguous cache.
+    Tensor k = Tensor::empty({keys, kv_heads, d}, DType::kF32),
+           v = Tensor::empty(k.shape(), DType::kF32);
+    const int64_t row = kv_heads * d;
+    for (int64_t p = 0; p < keys; ++p) {
+      const int64_t src =
+          (int64_t(table[size_t(p / block_size)]) * block_size + p % block_size) * row;
+      std::copy_n(k_pool.data<float>() + src, row, k.data<float>() + p * row);
+      std::copy_n(v_pool.data<float>() + src, row, v.data<float>() + p * row);
+    }
+    const float scale = 1.0f / std::sqrt(float(d));
+    poison_outputs({c.n, heads * d});
+    // Against the contiguous CPU op: an independent check of the block-table indexing.
+    expect_close(
+        cuda::paged_causal_attention(gpu(q), gpu(k_pool), gpu(v_pool), table, c.q_offset, scale),
+        cpu::causal_attention(q, k, v, c.q_offset, scale), kF32Tolerance);
   }
 }
 
