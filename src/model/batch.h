@@ -28,11 +28,9 @@ class KvBlockPool {
   size_t bytes() const;  // device/host memory the pool holds
   static size_t bytes_per_token(const ModelConfig& config);
 
-  // One block of one layer: [block_size, kv_heads, head_dim] views.
-  Tensor keys(int64_t layer, int32_t block) const;
-  Tensor values(int64_t layer, int32_t block) const;
-  // Copies a block's contents (all layers) into another (copy-on-write of a shared prefix block).
-  void copy_block(int32_t from, int32_t to);
+  // One layer's blocks: f32 [num_blocks, block_size, kv_heads, head_dim].
+  const Tensor& keys(int64_t layer) const { return keys_[size_t(layer)]; }
+  const Tensor& values(int64_t layer) const { return values_[size_t(layer)]; }
 
  private:
   int64_t num_blocks_ = 0, block_size_ = 0;
@@ -56,6 +54,7 @@ struct SequenceChunk {
 
 // Runs one step over every chunk, writing their keys/values into `pool`. Returns f32 logits
 // [number of chunks with want_logits, vocab], in chunk order.
-Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks, KvBlockPool& pool);
+Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
+                     KvBlockPool& pool);
 
 }  // namespace glimpse::model
