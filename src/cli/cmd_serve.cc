@@ -28,29 +28,46 @@ struct ServeOptions {
 };
 
 const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
-  auto* cmd = app.add_subcommand("serve", "Serve the model over an OpenAI-compatible HTTP API with a web UI");
+  auto* cmd = app.add_subcommand(
+      "serve", "Serve the model over an OpenAI-compatible HTTP API with a web UI");
   auto o = std::make_shared<ServeOptions>();
-  cmd->add_option("--model", o->model, "Hugging Face model directory (default: the bundled demo model)");
-  cmd->add_option("--served-model-name", o->served_name, "Model id in /v1/models (default: the directory name)");
+  cmd->add_option("--model", o->model,
+                  "Hugging Face model directory (default: the bundled demo model)");
+  cmd->add_option("--served-model-name", o->served_name,
+                  "Model id in /v1/models (default: the directory name)");
   cmd->add_option("--host", o->http.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", o->http.port, "Port (0: any free port)")->capture_default_str();
-  cmd->add_option("--api-key", o->http.api_key, "Require 'Authorization: Bearer KEY' (or set GLIMPSE_API_KEY)");
-  cmd->add_option("--max-body", o->http.max_body_bytes, "Largest request body in bytes")->capture_default_str();
-  cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")->capture_default_str();
-  cmd->add_option("--allowed-media-dir", o->media_dirs, "Folder file:// image URLs may read from (repeatable)");
-  cmd->add_flag("--allow-remote-media", o->allow_remote_media,
-                "Accept http(s) image URLs in requests (glimpse still fetches nothing: they are refused clearly)");
-  cmd->add_option("--max-image-pixels", o->max_image_pixels, "Largest image (width × height)")->capture_default_str();
-  cmd->add_option("--max-images", o->max_images, "Images per request")->capture_default_str();
-  cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "KV-cache pool size in GiB")->capture_default_str();
-  cmd->add_option("--kv-block-size", o->kv_block_size, "Tokens per KV-cache block")->capture_default_str();
-  cmd->add_option("--max-running", o->max_running, "Requests decoding at once")->capture_default_str();
-  cmd->add_option("--max-waiting", o->max_waiting, "Queued requests before answering 429")->capture_default_str();
-  cmd->add_option("--max-step-tokens", o->max_step_tokens, "Tokens per engine step (chunked prefill budget)")
+  cmd->add_option("--api-key", o->http.api_key,
+                  "Require 'Authorization: Bearer KEY' (or set GLIMPSE_API_KEY)");
+  cmd->add_option("--max-body", o->http.max_body_bytes, "Largest request body in bytes")
       ->capture_default_str();
-  cmd->add_flag("--no-prefix-cache", o->no_prefix_cache, "Do not reuse KV blocks of identical prompt prefixes");
-  cmd->add_option("--image-cache-mib", o->image_cache_mib, "Image-embedding cache size (0: off)")->capture_default_str();
-  cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s, "Seconds to finish in-flight work on SIGTERM")
+  cmd->add_option("--http-threads", o->http.http_threads, "Connections served at once")
+      ->capture_default_str();
+  cmd->add_option("--allowed-media-dir", o->media_dirs,
+                  "Folder file:// image URLs may read from (repeatable)");
+  cmd->add_flag("--allow-remote-media", o->allow_remote_media,
+                "Accept http(s) image URLs in requests (glimpse still fetches nothing: they are "
+                "refused clearly)");
+  cmd->add_option("--max-image-pixels", o->max_image_pixels, "Largest image (width × height)")
+      ->capture_default_str();
+  cmd->add_option("--max-images", o->max_images, "Images per request")->capture_default_str();
+  cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "KV-cache pool size in GiB")
+      ->capture_default_str();
+  cmd->add_option("--kv-block-size", o->kv_block_size, "Tokens per KV-cache block")
+      ->capture_default_str();
+  cmd->add_option("--max-running", o->max_running, "Requests decoding at once")
+      ->capture_default_str();
+  cmd->add_option("--max-waiting", o->max_waiting, "Queued requests before answering 429")
+      ->capture_default_str();
+  cmd->add_option("--max-step-tokens", o->max_step_tokens,
+                  "Tokens per engine step (chunked prefill budget)")
+      ->capture_default_str();
+  cmd->add_flag("--no-prefix-cache", o->no_prefix_cache,
+                "Do not reuse KV blocks of identical prompt prefixes");
+  cmd->add_option("--image-cache-mib", o->image_cache_mib, "Image-embedding cache size (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--shutdown-timeout", o->shutdown_timeout_s,
+                  "Seconds to finish in-flight work on SIGTERM")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads (default: all cores)");
   return [o] {
@@ -71,7 +88,8 @@ const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
     sched.prefix_caching = !o->no_prefix_cache;
     sched.image_cache_bytes = size_t(o->image_cache_mib * double(1u << 20));
     auto& media = service_options.media;
-    for (const auto& dir : o->media_dirs) media.allowed_dirs.push_back(std::filesystem::absolute(dir).string());
+    for (const auto& dir : o->media_dirs)
+      media.allowed_dirs.push_back(std::filesystem::absolute(dir).string());
     media.allow_local_paths = !media.allowed_dirs.empty();
     media.allow_remote = o->allow_remote_media;
     media.limits.max_pixels = o->max_image_pixels;

@@ -14,8 +14,8 @@ Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tenso
   check_f32(q, "paged_causal_attention", "q");
   check_f32(k_pool, "paged_causal_attention", "k_pool");
   check_f32(v_pool, "paged_causal_attention", "v_pool");
-  if (q.dim() != 3 || k_pool.dim() != 4 || k_pool.shape() != v_pool.shape() || q.size(2) != k_pool.size(3) ||
-      k_pool.size(2) == 0 || q.size(1) % k_pool.size(2) != 0)
+  if (q.dim() != 3 || k_pool.dim() != 4 || k_pool.shape() != v_pool.shape() ||
+      q.size(2) != k_pool.size(3) || k_pool.size(2) == 0 || q.size(1) % k_pool.size(2) != 0)
     fail(ErrorKind::kInvalidArgument,
          "paged_causal_attention: q {} must be [n, heads, d] and the pools {} [blocks, block_size, "
          "kv_heads, d] with kv_heads dividing heads",
@@ -24,12 +24,14 @@ Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tenso
   const int64_t blocks = k_pool.size(0), block_size = k_pool.size(1), kv_heads = k_pool.size(2);
   const int64_t keys = q_offset + n;
   if (q_offset < 0 || int64_t(block_table.size()) * block_size < keys)
-    fail(ErrorKind::kInvalidArgument, "paged_causal_attention: {} keys need {} blocks, the table has {}", keys,
+    fail(ErrorKind::kInvalidArgument,
+         "paged_causal_attention: {} keys need {} blocks, the table has {}", keys,
          (keys + block_size - 1) / block_size, block_table.size());
   for (int64_t b = 0; b < (keys + block_size - 1) / block_size; ++b)
     if (block_table[size_t(b)] < 0 || block_table[size_t(b)] >= blocks)
-      fail(ErrorKind::kInvalidArgument, "paged_causal_attention: block {} is outside the pool of {}",
-           block_table[size_t(b)], blocks);
+      fail(ErrorKind::kInvalidArgument,
+           "paged_causal_attention: block {} is outside the pool of {}", block_table[size_t(b)],
+           blocks);
 
   Tensor out = Tensor::empty({n, heads * d}, DType::kF32);
   const int64_t group = heads / kv_heads, row = kv_heads * d, block_stride = block_size * row;

@@ -3,7 +3,8 @@
 namespace glimpse::server {
 
 nlohmann::json ApiError::to_json() const {
-  nlohmann::json body = {{"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
+  nlohmann::json body = {
+      {"message", message}, {"type", type}, {"param", nullptr}, {"code", nullptr}};
   if (!param.empty()) body["param"] = param;
   if (!code.empty()) body["code"] = code;
   return {{"error", body}};

@@ -19,7 +19,9 @@ void send_json(httplib::Response& res, int status, const Json& body) {
   res.set_content(body.dump(), "application/json");
 }
 
-void send_error(httplib::Response& res, const ApiError& error) { send_json(res, error.status, error.to_json()); }
+void send_error(httplib::Response& res, const ApiError& error) {
+  send_json(res, error.status, error.to_json());
+}
 
 Json parse_body(const httplib::Request& req) {
   try {
@@ -75,7 +77,8 @@ struct HttpServer::Impl {
           "text/event-stream; charset=utf-8",
           [handle, this](size_t, httplib::DataSink& sink) {
             for (;;) {
-              std::optional<std::string> payload = handle.channel->pop(std::chrono::milliseconds(250));
+              std::optional<std::string> payload =
+                  handle.channel->pop(std::chrono::milliseconds(250));
               if (!payload) {  // nothing new: check the client is still there
                 if (!sink.is_writable()) return false;
                 continue;
@@ -104,14 +107,16 @@ struct HttpServer::Impl {
       const bool open = req.path == "/" || req.path == "/health" || req.path == "/ready" ||
                         req.path == "/metrics" || req.path.rfind("/ui/", 0) == 0;
       if (!open && !authorized(req)) {
-        send_error(res, ApiError{401, "missing or wrong API key (send 'Authorization: Bearer <key>')",
-                                 "authentication_error", "", "invalid_api_key"});
+        send_error(res,
+                   ApiError{401, "missing or wrong API key (send 'Authorization: Bearer <key>')",
+                            "authentication_error", "", "invalid_api_key"});
         return httplib::Server::HandlerResponse::Handled;
       }
       return httplib::Server::HandlerResponse::Unhandled;
     });
     http.set_post_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-      service.metrics().add("glimpse_requests_total", 1, {{"path", req.path}, {"status", std::to_string(res.status)}});
+      service.metrics().add("glimpse_requests_total", 1,
+                            {{"path", req.path}, {"status", std::to_string(res.status)}});
     });
     http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
       if (!res.body.empty()) return;
@@ -128,16 +133,17 @@ struct HttpServer::Impl {
       }
       send_error(res, e);
     });
-    http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-      ApiError e{500, "internal error", "server_error", "", ""};
-      try {
-        std::rethrow_exception(ep);
-      } catch (const std::exception& ex) {
-        e.message = std::string("internal error: ") + ex.what();
-      } catch (...) {
-      }
-      send_error(res, e);
-    });
+    http.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          ApiError e{500, "internal error", "server_error", "", ""};
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& ex) {
+            e.message = std::string("internal error: ") + ex.what();
+          } catch (...) {
+          }
+          send_error(res, e);
+        });
 
     http.Get("/health", [](const httplib::Request&, httplib::Response& res) {
       send_json(res, 200, Json{{"status", "ok"}});
@@ -194,7 +200,9 @@ HttpServer::~HttpServer() {
   if (impl_->signal_waiter.joinable()) impl_->signal_waiter.join();
 }
 
-int HttpServer::port() const { return impl_->bound_port; }
+int HttpServer::port() const {
+  return impl_->bound_port;
+}
 
 void HttpServer::stop() {
   if (impl_->stopping.exchange(true)) return;
@@ -208,7 +216,9 @@ namespace {
 // SIGTERM/SIGINT: the handler only records the signal; a watcher thread acts on it. (Blocking the
 // signals instead cannot work: libraries such as OpenBLAS start threads before main.)
 std::atomic<int> g_signal{0};
-extern "C" void record_signal(int signal) { g_signal.store(signal); }
+extern "C" void record_signal(int signal) {
+  g_signal.store(signal);
+}
 
 }  // namespace
 
@@ -225,15 +235,17 @@ int HttpServer::run() {
   } else if (impl_->http.bind_to_port(opts.host, opts.port)) {
     impl_->bound_port = opts.port;
   }
-  if (impl_->bound_port <= 0) fail(ErrorKind::kIo, "cannot listen on {}:{} (in use?)", opts.host, opts.port);
-  std::fprintf(stderr, "glimpse: serving on http://%s:%d (web UI at /, OpenAI API at /v1)\n", opts.host.c_str(),
-               impl_->bound_port);
+  if (impl_->bound_port <= 0)
+    fail(ErrorKind::kIo, "cannot listen on {}:{} (in use?)", opts.host, opts.port);
+  std::fprintf(stderr, "glimpse: serving on http://%s:%d (web UI at /, OpenAI API at /v1)\n",
+               opts.host.c_str(), impl_->bound_port);
 
   std::atomic<bool> load_failed{false};
   impl_->loader = std::thread([this, &load_failed] {
     try {
       impl_->service.load();
-      std::fprintf(stderr, "glimpse: model '%s' loaded; ready\n", impl_->service.model_name().c_str());
+      std::fprintf(stderr, "glimpse: model '%s' loaded; ready\n",
+                   impl_->service.model_name().c_str());
     } catch (const Error& e) {
       std::fprintf(stderr, "glimpse: %s: %s\n", to_string(e.kind()), e.what());
       load_failed = true;
@@ -244,7 +256,8 @@ int HttpServer::run() {
     while (!impl_->stopping) {
       const int signal = g_signal.exchange(0);
       if (signal == SIGTERM || signal == SIGINT) {
-        std::fprintf(stderr, "glimpse: %s received, draining\n", signal == SIGTERM ? "SIGTERM" : "SIGINT");
+        std::fprintf(stderr, "glimpse: %s received, draining\n",
+                     signal == SIGTERM ? "SIGTERM" : "SIGINT");
         stop();
         break;
       }

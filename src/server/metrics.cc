@@ -24,7 +24,8 @@ std::string escape(const std::string& v) {
 
 std::string label_text(const Metrics::Labels& labels, const std::string& extra = "") {
   std::string out;
-  for (const auto& [k, v] : labels) out += fmt::format("{}{}=\"{}\"", out.empty() ? "" : ",", k, escape(v));
+  for (const auto& [k, v] : labels)
+    out += fmt::format("{}{}=\"{}\"", out.empty() ? "" : ",", k, escape(v));
   if (!extra.empty()) out += (out.empty() ? "" : ",") + extra;
   return out.empty() ? "" : "{" + out + "}";
 }
@@ -42,8 +43,10 @@ std::vector<double> latency_buckets() {
 
 Metrics::Family& Metrics::family(const std::string& name, Kind kind) {
   auto it = families_.find(name);
-  if (it == families_.end()) fail(ErrorKind::kInternal, "metric '{}' used before it was declared", name);
-  if (it->second.kind != kind) fail(ErrorKind::kInternal, "metric '{}' used as the wrong type", name);
+  if (it == families_.end())
+    fail(ErrorKind::kInternal, "metric '{}' used before it was declared", name);
+  if (it->second.kind != kind)
+    fail(ErrorKind::kInternal, "metric '{}' used as the wrong type", name);
   return it->second;
 }
 
@@ -57,7 +60,8 @@ void Metrics::declare_gauge(const std::string& name, const std::string& help) {
   families_.try_emplace(name, Family{Kind::kGauge, help, {}, {}, {}});
 }
 
-void Metrics::declare_histogram(const std::string& name, const std::string& help, std::vector<double> bounds) {
+void Metrics::declare_histogram(const std::string& name, const std::string& help,
+                                std::vector<double> bounds) {
   std::sort(bounds.begin(), bounds.end());
   std::lock_guard lock(mutex_);
   families_.try_emplace(name, Family{Kind::kHistogram, help, std::move(bounds), {}, {}});
@@ -108,19 +112,22 @@ std::string Metrics::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   for (const auto& [name, f] : families_) {
-    const char* type = f.kind == Kind::kCounter ? "counter" : f.kind == Kind::kGauge ? "gauge" : "histogram";
+    const char* type = f.kind == Kind::kCounter ? "counter"
+                       : f.kind == Kind::kGauge ? "gauge"
+                                                : "histogram";
     out += fmt::format("# HELP {} {}\n# TYPE {} {}\n", name, f.help, name, type);
     if (f.kind != Kind::kHistogram) {
       if (f.values.empty()) out += fmt::format("{} 0\n", name);
-      for (const auto& [labels, v] : f.values) out += fmt::format("{}{} {}\n", name, label_text(labels), number(v));
+      for (const auto& [labels, v] : f.values)
+        out += fmt::format("{}{} {}\n", name, label_text(labels), number(v));
       continue;
     }
     for (const auto& [labels, h] : f.histograms) {
       uint64_t cumulative = 0;
       for (size_t i = 0; i < f.bounds.size(); ++i) {
         cumulative += h.buckets[i];
-        out += fmt::format("{}_bucket{} {}\n", name, label_text(labels, fmt::format("le=\"{}\"", f.bounds[i])),
-                           cumulative);
+        out += fmt::format("{}_bucket{} {}\n", name,
+                           label_text(labels, fmt::format("le=\"{}\"", f.bounds[i])), cumulative);
       }
       out += fmt::format("{}_bucket{} {}\n", name, label_text(labels, "le=\"+Inf\""), h.count);
       out += fmt::format("{}_sum{} {}\n{}_count{} {}\n", name, label_text(labels), h.sum, name,

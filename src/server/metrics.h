@@ -17,10 +17,12 @@ class Metrics {
   // Declares a metric before first use, so /metrics lists it (with HELP and TYPE) even at zero.
   void declare_counter(const std::string& name, const std::string& help);
   void declare_gauge(const std::string& name, const std::string& help);
-  void declare_histogram(const std::string& name, const std::string& help, std::vector<double> bounds);
+  void declare_histogram(const std::string& name, const std::string& help,
+                         std::vector<double> bounds);
 
   void add(const std::string& counter, double value = 1, const Labels& labels = {});
-  void set(const std::string& name, double value, const Labels& labels = {});  // gauges, mirrored counters
+  void set(const std::string& name, double value,
+           const Labels& labels = {});  // gauges, mirrored counters
   void observe(const std::string& histogram, double value, const Labels& labels = {});
 
   double value(const std::string& name, const Labels& labels = {}) const;  // counters and gauges

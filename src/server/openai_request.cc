@@ -11,15 +11,23 @@ using Json = nlohmann::ordered_json;
 
 const char* type_name(const Json& v) {
   switch (v.type()) {
-    case Json::value_t::null: return "null";
-    case Json::value_t::object: return "object";
-    case Json::value_t::array: return "array";
-    case Json::value_t::string: return "string";
-    case Json::value_t::boolean: return "boolean";
+    case Json::value_t::null:
+      return "null";
+    case Json::value_t::object:
+      return "object";
+    case Json::value_t::array:
+      return "array";
+    case Json::value_t::string:
+      return "string";
+    case Json::value_t::boolean:
+      return "boolean";
     case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned: return "integer";
-    case Json::value_t::number_float: return "number";
-    default: return "value";
+    case Json::value_t::number_unsigned:
+      return "integer";
+    case Json::value_t::number_float:
+      return "number";
+    default:
+      return "value";
   }
 }
 
@@ -100,7 +108,8 @@ GenerationOptions parse_options(const Json& body) {
     max_tokens = integer(body, "max_tokens");
     max_name = "max_tokens";
   }
-  if (max_tokens && *max_tokens < 1) reject(max_name, fmt::format("'{}' must be at least 1", max_name));
+  if (max_tokens && *max_tokens < 1)
+    reject(max_name, fmt::format("'{}' must be at least 1", max_name));
   o.max_tokens = max_tokens;
 
   if (const Json* stop = field(body, "stop")) {
@@ -160,7 +169,8 @@ ChatCompletionRequest parse_chat_completion(const Json& body) {
   if (auto top = integer(body, "top_logprobs")) {
     if (!r.options.logprobs) reject("top_logprobs", "'top_logprobs' needs 'logprobs': true");
     if (*top < 0 || *top > engine::kMaxTopLogprobs)
-      reject("top_logprobs", fmt::format("'top_logprobs' must be between 0 and {}", engine::kMaxTopLogprobs));
+      reject("top_logprobs",
+             fmt::format("'top_logprobs' must be between 0 and {}", engine::kMaxTopLogprobs));
     r.options.sampling.logprobs = int(*top);
   } else if (r.options.logprobs) {
     r.options.sampling.logprobs = 0;
@@ -179,7 +189,8 @@ CompletionRequest parse_completion(const Json& body) {
   r.options = parse_options(body);
   if (auto lp = integer(body, "logprobs")) {  // the legacy API: an integer count
     if (*lp < 0 || *lp > engine::kMaxTopLogprobs)
-      reject("logprobs", fmt::format("'logprobs' must be between 0 and {}", engine::kMaxTopLogprobs));
+      reject("logprobs",
+             fmt::format("'logprobs' must be between 0 and {}", engine::kMaxTopLogprobs));
     r.options.logprobs = true;
     r.options.sampling.logprobs = int(*lp);
   }

@@ -16,7 +16,8 @@ using Json = nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
 
 int64_t unix_now() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -44,7 +45,8 @@ void EventChannel::close() {
 
 std::optional<std::string> EventChannel::pop(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  if (!ready_.wait_for(lock, timeout, [&] { return closed_ || !payloads_.empty(); })) return std::nullopt;
+  if (!ready_.wait_for(lock, timeout, [&] { return closed_ || !payloads_.empty(); }))
+    return std::nullopt;
   if (payloads_.empty()) return std::string();
   std::string next = std::move(payloads_.front());
   payloads_.pop_front();
@@ -85,25 +87,35 @@ struct Service::Submitted {
 
 Service::Service(ServiceOptions options) : options_(std::move(options)) {
   if (options_.served_model_name.empty())
-    options_.served_model_name = std::filesystem::path(options_.model_dir).lexically_normal().filename().string();
+    options_.served_model_name =
+        std::filesystem::path(options_.model_dir).lexically_normal().filename().string();
   metrics_.declare_counter("glimpse_requests_total", "HTTP requests by endpoint and status code.");
-  metrics_.declare_counter("glimpse_prompt_tokens_total", "Prompt tokens prefilled (prefix-cache hits excluded).");
+  metrics_.declare_counter("glimpse_prompt_tokens_total",
+                           "Prompt tokens prefilled (prefix-cache hits excluded).");
   metrics_.declare_counter("glimpse_generated_tokens_total", "Tokens generated.");
-  metrics_.declare_counter("glimpse_image_cache_hits_total", "Images whose embeddings came from the cache.");
-  metrics_.declare_counter("glimpse_image_cache_misses_total", "Images run through the vision tower.");
-  metrics_.declare_counter("glimpse_prefix_cache_hit_tokens_total", "Prompt tokens reused from the prefix cache.");
+  metrics_.declare_counter("glimpse_image_cache_hits_total",
+                           "Images whose embeddings came from the cache.");
+  metrics_.declare_counter("glimpse_image_cache_misses_total",
+                           "Images run through the vision tower.");
+  metrics_.declare_counter("glimpse_prefix_cache_hit_tokens_total",
+                           "Prompt tokens reused from the prefix cache.");
   metrics_.declare_counter("glimpse_preemptions_total", "Requests preempted for KV-cache space.");
   metrics_.declare_gauge("glimpse_requests_running", "Requests being generated.");
   metrics_.declare_gauge("glimpse_requests_waiting", "Requests queued for admission.");
   metrics_.declare_gauge("glimpse_kv_cache_blocks_total", "KV-cache blocks in the pool.");
   metrics_.declare_gauge("glimpse_kv_cache_blocks_used", "KV-cache blocks held by requests.");
-  metrics_.declare_gauge("glimpse_kv_cache_usage_ratio", "Fraction of KV-cache blocks held by requests.");
+  metrics_.declare_gauge("glimpse_kv_cache_usage_ratio",
+                         "Fraction of KV-cache blocks held by requests.");
   const auto buckets = latency_buckets();
-  metrics_.declare_histogram("glimpse_time_to_first_token_seconds", "Request arrival to first token.", buckets);
-  metrics_.declare_histogram("glimpse_time_per_output_token_seconds", "Mean time per token after the first.",
+  metrics_.declare_histogram("glimpse_time_to_first_token_seconds",
+                             "Request arrival to first token.", buckets);
+  metrics_.declare_histogram("glimpse_time_per_output_token_seconds",
+                             "Mean time per token after the first.",
                              {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1});
-  metrics_.declare_histogram("glimpse_e2e_request_latency_seconds", "Request arrival to last token.", buckets);
-  metrics_.declare_histogram("glimpse_request_queue_time_seconds", "Time waiting for admission.", buckets);
+  metrics_.declare_histogram("glimpse_e2e_request_latency_seconds",
+                             "Request arrival to last token.", buckets);
+  metrics_.declare_histogram("glimpse_request_queue_time_seconds", "Time waiting for admission.",
+                             buckets);
 }
 
 Service::~Service() = default;
@@ -111,7 +123,8 @@ Service::~Service() = default;
 void Service::load() {
   model_ = model::Glm4vModel::load(options_.model_dir);
   prompts_ = std::make_unique<io::PromptBuilder>(options_.model_dir);
-  scheduler_ = std::make_unique<engine::Scheduler>(*model_, prompts_->tokenizer(), options_.scheduler);
+  scheduler_ =
+      std::make_unique<engine::Scheduler>(*model_, prompts_->tokenizer(), options_.scheduler);
   ready_ = true;
 }
 
@@ -127,8 +140,9 @@ void Service::check_ready() const {
 
 void Service::check_model(const std::string& requested) const {
   if (!requested.empty() && requested != options_.served_model_name)
-    reject("model", fmt::format("the model '{}' does not exist; this server serves '{}'", requested,
-                                options_.served_model_name),
+    reject("model",
+           fmt::format("the model '{}' does not exist; this server serves '{}'", requested,
+                       options_.served_model_name),
            404, "model_not_found");
 }
 
@@ -146,14 +160,16 @@ engine::GenerationParams Service::generation_params(const GenerationOptions& opt
   return params;
 }
 
-io::Prompt Service::build_chat_prompt(const ChatCompletionRequest& request, double* preprocess_ms) const {
+io::Prompt Service::build_chat_prompt(const ChatCompletionRequest& request,
+                                      double* preprocess_ms) const {
   const auto start = Clock::now();
   io::Prompt prompt = prompts_->build(request.prompt, options_.media);
   *preprocess_ms = ms_since(start);
   return prompt;
 }
 
-io::Prompt Service::build_text_prompt(const CompletionRequest& request, double* preprocess_ms) const {
+io::Prompt Service::build_text_prompt(const CompletionRequest& request,
+                                      double* preprocess_ms) const {
   const auto start = Clock::now();
   io::Prompt prompt;
   prompt.text = request.prompt;
@@ -168,7 +184,8 @@ void Service::record_finish(const engine::GenerationResult& result) {
   metrics_.observe("glimpse_time_to_first_token_seconds", t.ttft_ms / 1e3);
   metrics_.observe("glimpse_e2e_request_latency_seconds", t.total_ms / 1e3);
   metrics_.observe("glimpse_request_queue_time_seconds", t.queue_ms / 1e3);
-  if (auto per_token = t.decode_ms_per_token()) metrics_.observe("glimpse_time_per_output_token_seconds", *per_token / 1e3);
+  if (auto per_token = t.decode_ms_per_token())
+    metrics_.observe("glimpse_time_per_output_token_seconds", *per_token / 1e3);
 }
 
 void Service::submit(io::Prompt prompt, const GenerationOptions& options, double preprocess_ms,
@@ -176,29 +193,38 @@ void Service::submit(io::Prompt prompt, const GenerationOptions& options, double
   const int64_t limit = scheduler_->context_limit();
   if (int64_t(prompt.ids.size()) >= limit)
     reject(state->chat ? "messages" : "prompt",
-           fmt::format("the prompt has {} tokens; the model's context is {} tokens and needs room for at "
-                       "least one generated token",
-                       prompt.ids.size(), limit),
+           fmt::format(
+               "the prompt has {} tokens; the model's context is {} tokens and needs room for at "
+               "least one generated token",
+               prompt.ids.size(), limit),
            400, "context_length_exceeded");
   state->tokenizer = &prompts_->tokenizer();
   engine::RequestCallbacks callbacks;
   if (state->stream) {
     callbacks.on_token = [state](const engine::TokenEvent& event) {
       if (state->chat && !state->sent_role) {
-        state->channel->push(state->chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr).dump());
+        state->channel->push(
+            state->chunk(Json{{"role", "assistant"}, {"content", ""}}, nullptr, nullptr).dump());
         state->sent_role = true;
       }
       Json logprobs = nullptr;
-      if (event.logprobs) logprobs = Json{{"content", Json::array({engine::token_logprobs_json(*event.logprobs, *state->tokenizer)})}};
+      if (event.logprobs)
+        logprobs =
+            Json{{"content",
+                  Json::array({engine::token_logprobs_json(*event.logprobs, *state->tokenizer)})}};
       if (!event.text.empty() || event.logprobs)
         state->channel->push(
-            state->chunk(state->chat ? Json{{"content", event.text}} : Json(event.text), std::move(logprobs), nullptr)
+            state
+                ->chunk(state->chat ? Json{{"content", event.text}} : Json(event.text),
+                        std::move(logprobs), nullptr)
                 .dump());
     };
     callbacks.on_finish = [this, state](engine::GenerationResult&& result) {
       record_finish(result);
-      state->channel->push(
-          state->chunk(state->chat ? Json::object() : Json(""), nullptr, engine::to_string(result.finish_reason)).dump());
+      state->channel->push(state
+                               ->chunk(state->chat ? Json::object() : Json(""), nullptr,
+                                       engine::to_string(result.finish_reason))
+                               .dump());
       if (state->include_usage) {
         Json usage = state->chunk(Json::object(), nullptr, nullptr);
         usage["choices"] = Json::array();
@@ -229,7 +255,8 @@ void Service::submit(io::Prompt prompt, const GenerationOptions& options, double
   }
   std::optional<uint64_t> id;
   try {
-    id = scheduler_->submit(std::move(prompt), generation_params(options), std::move(callbacks), preprocess_ms);
+    id = scheduler_->submit(std::move(prompt), generation_params(options), std::move(callbacks),
+                            preprocess_ms);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
@@ -243,7 +270,8 @@ void Service::submit(io::Prompt prompt, const GenerationOptions& options, double
 namespace {
 
 template <typename Parsed>
-std::shared_ptr<Service::Submitted> new_state(bool chat, const Parsed& request, const std::string& model) {
+std::shared_ptr<Service::Submitted> new_state(bool chat, const Parsed& request,
+                                              const std::string& model) {
   auto state = std::make_shared<Service::Submitted>();
   state->chat = chat;
   state->stream = request.options.stream;
@@ -306,14 +334,16 @@ Json Service::completion(const Json& body) {
     throw ApiException(api_error_from(e));
   }
   const engine::GenerationResult result = wait_for(*state);
-  Json chat = engine::chat_completion_json(result, prompts_->tokenizer(), {state->id, state->model, state->created});
+  Json chat = engine::chat_completion_json(result, prompts_->tokenizer(),
+                                           {state->id, state->model, state->created});
   Json choice{{"index", 0},
               {"text", result.text},
               {"logprobs", chat["choices"][0]["logprobs"]},
               {"finish_reason", engine::to_string(result.finish_reason)}};
-  return Json{{"id", state->id},          {"object", "text_completion"}, {"created", state->created},
-              {"model", state->model},    {"choices", Json::array({choice})}, {"usage", chat["usage"]},
-              {"timings", chat["timings"]}};
+  return Json{
+      {"id", state->id},           {"object", "text_completion"},      {"created", state->created},
+      {"model", state->model},     {"choices", Json::array({choice})}, {"usage", chat["usage"]},
+      {"timings", chat["timings"]}};
 }
 
 StreamHandle Service::completion_stream(const Json& body) {
@@ -333,7 +363,10 @@ StreamHandle Service::completion_stream(const Json& body) {
 }
 
 Json Service::models() const {
-  Json model{{"id", options_.served_model_name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "glimpse"}};
+  Json model{{"id", options_.served_model_name},
+             {"object", "model"},
+             {"created", unix_now()},
+             {"owned_by", "glimpse"}};
   if (ready_) model["max_model_len"] = scheduler_->context_limit();
   return Json{{"object", "list"}, {"data", Json::array({model})}};
 }
@@ -348,19 +381,22 @@ Json Service::tokenize(const Json& body) const {
       ids = prompts_->build(request.prompt, options_.media).ids;
     } else {
       auto prompt = body.find("prompt");
-      if (prompt == body.end() || !prompt->is_string()) reject("prompt", "'prompt' (a string) or 'messages' is required");
+      if (prompt == body.end() || !prompt->is_string())
+        reject("prompt", "'prompt' (a string) or 'messages' is required");
       ids = prompts_->tokenizer().encode(prompt->get<std::string>());
     }
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
-  return Json{{"count", ids.size()}, {"max_model_len", scheduler_->context_limit()}, {"tokens", ids}};
+  return Json{
+      {"count", ids.size()}, {"max_model_len", scheduler_->context_limit()}, {"tokens", ids}};
 }
 
 Json Service::detokenize(const Json& body) const {
   check_ready();
   auto tokens = body.is_object() ? body.find("tokens") : body.end();
-  if (tokens == body.end() || !tokens->is_array()) reject("tokens", "'tokens' (an array of token ids) is required");
+  if (tokens == body.end() || !tokens->is_array())
+    reject("tokens", "'tokens' (an array of token ids) is required");
   std::vector<int32_t> ids;
   const int64_t vocab = prompts_->tokenizer().vocab_size();
   for (const auto& t : *tokens) {

@@ -81,7 +81,8 @@ class Service {
   engine::GenerationParams generation_params(const GenerationOptions& options) const;
   void check_model(const std::string& requested) const;
   void check_ready() const;
-  // Submits a built prompt; `on_event` gets every token and the final result (on the engine thread).
+  // Submits a built prompt; `on_event` gets every token and the final result (on the engine
+  // thread).
   void submit(io::Prompt prompt, const GenerationOptions& options, double preprocess_ms,
               std::shared_ptr<Submitted> state);
   void record_finish(const engine::GenerationResult& result);

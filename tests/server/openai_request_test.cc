@@ -19,7 +19,9 @@ ApiError rejection(const Json& body) {
   return {};
 }
 
-Json minimal() { return {{"messages", {{{"role", "user"}, {"content", "hi"}}}}}; }
+Json minimal() {
+  return {{"messages", {{{"role", "user"}, {"content", "hi"}}}}};
+}
 
 TEST(ChatCompletionRequest, ParsesEveryField) {
   Json body = minimal();
@@ -71,9 +73,15 @@ TEST(ChatCompletionRequest, RejectionsNameTheField) {
     int status;
   };
   const Case cases[] = {
-      {"temperature", "hot", 422}, {"temperature", 3.5, 400},   {"top_p", 0, 400},
-      {"max_tokens", 0, 400},      {"max_tokens", 1.5, 422},    {"stop", 7, 422},
-      {"stop", Json::array({""}), 400}, {"n", 2, 422},          {"top_logprobs", 3, 400},
+      {"temperature", "hot", 422},
+      {"temperature", 3.5, 400},
+      {"top_p", 0, 400},
+      {"max_tokens", 0, 400},
+      {"max_tokens", 1.5, 422},
+      {"stop", 7, 422},
+      {"stop", Json::array({""}), 400},
+      {"n", 2, 422},
+      {"top_logprobs", 3, 400},
       {"stream_options", Json::object({{"include_usage", true}}), 400},
       {"chat_template_kwargs", "x", 422},
   };
@@ -105,7 +113,8 @@ TEST(ApiError, MapsEngineErrorsToStatuses) {
   EXPECT_EQ(api_error_from(Error(ErrorKind::kCorrupt, "bad base64")).status, 400);
   EXPECT_EQ(api_error_from(Error(ErrorKind::kUnsupported, "video")).status, 422);
   EXPECT_EQ(api_error_from(Error(ErrorKind::kInternal, "bug")).status, 500);
-  Json j = ApiError{404, "no such model", "invalid_request_error", "model", "model_not_found"}.to_json();
+  Json j =
+      ApiError{404, "no such model", "invalid_request_error", "model", "model_not_found"}.to_json();
   EXPECT_EQ(j["error"]["param"], "model");
   EXPECT_EQ(j["error"]["code"], "model_not_found");
 }
