@@ -128,7 +128,7 @@ std::string ChatTemplate::render(const nlohmann::ordered_json& template_messages
   variables["documents"] = nullptr;
   variables["add_generation_prompt"] = options.add_generation_prompt;
   for (const auto& [name, value] : options.extra.items()) variables[name] = value;
-  return with_context("chat template", [&] { return template_->render(variables); });
+  return with_context("chat template", [&] { return template_->render(std::move(variables)); });
 }
 
 }  // namespace glimpse::io

@@ -98,8 +98,29 @@ std::vector<Value> iterate(const Value& v) {
   fail(ErrorKind::kInvalidArgument, "'{}' object is not iterable", type_name(v));
 }
 
+namespace {
+
+// Whether `json` nests deeper than `limit` levels of lists and dicts.
+bool nests_deeper_than(const Json& json, int limit) {
+  if (!json.is_array() && !json.is_object()) return false;
+  if (limit == 0) return true;
+  for (const Json& item : json)
+    if (nests_deeper_than(item, limit - 1)) return true;
+  return false;
+}
+
+}  // namespace
+
 Json to_data(const Value& v, std::string_view where) {
-  if (v.is_json()) return v.json();
+  // Every list or dict a template builds goes through here, so this bounds how deep values can
+  // nest (`{% set ns.x = [ns.x] %}` in a loop), which keeps printing and copying them shallow.
+  constexpr int kMaxNesting = 100;
+  if (v.is_json()) {
+    if (nests_deeper_than(v.json(), kMaxNesting))
+      fail(ErrorKind::kLimitExceeded, "cannot build a value nested deeper than {} levels",
+           kMaxNesting);
+    return v.json();
+  }
   if (v.is_undefined())
     fail(ErrorKind::kUnsupported, "cannot store an undefined value in {} ({})", where,
          v.undefined_reason());
@@ -188,12 +209,12 @@ bool test_divisibleby(const Value& v, const Args& args, Budget&) {
 bool test_lower(const Value& v, const Args& args, Budget&) {
   ArgBinder("lower", args, {});
   const std::string text = to_str(v);
-  return ascii_lower(text) == text && ascii_upper(text) != text;
+  return unicode_lower(text) == text && unicode_upper(text) != text;
 }
 bool test_upper(const Value& v, const Args& args, Budget&) {
   ArgBinder("upper", args, {});
   const std::string text = to_str(v);
-  return ascii_upper(text) == text && ascii_lower(text) != text;
+  return unicode_upper(text) == text && unicode_lower(text) != text;
 }
 bool test_sameas(const Value& v, const Args& args, Budget&) {
   ArgBinder b("sameas", args, {"other"});
@@ -344,7 +365,8 @@ Value range(const Args& args, Budget& budget) {
          "Range too big. The sandbox blocks ranges larger than MAX_RANGE ({}).", kMaxRange);
   budget.charge_size(static_cast<size_t>(count));
   Json out = Json::array();
-  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i) out.push_back(start + i * step);
+  for (int64_t i = 0; i < static_cast<int64_t>(count); ++i)
+    out.push_back(static_cast<int64_t>(start + static_cast<__int128>(i) * step));
   return Value(std::move(out));
 }
 

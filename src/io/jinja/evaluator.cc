@@ -53,11 +53,11 @@ class Evaluator {
  public:
   explicit Evaluator(const Limits& limits) : budget_(limits) {}
 
-  std::string run(const StmtList& body, const Json& variables) {
+  std::string run(const StmtList& body, Json variables) {
     auto globals = std::make_shared<Frame>(nullptr);
     for (auto& [name, value] : global_functions()) globals->variables[name] = std::move(value);
     auto root = std::make_shared<Frame>(globals);
-    const auto shared_variables = std::make_shared<const Json>(variables);
+    const auto shared_variables = std::make_shared<const Json>(std::move(variables));
     for (auto it = shared_variables->begin(); it != shared_variables->end(); ++it)
       root->variables[it.key()] = Value(std::shared_ptr<const Json>(shared_variables, &*it));
     std::string out;
@@ -446,8 +446,8 @@ class Evaluator {
 
 }  // namespace
 
-std::string evaluate(const StmtList& body, const Json& variables, const Limits& limits) {
-  return Evaluator(limits).run(body, variables);
+std::string evaluate(const StmtList& body, Json variables, const Limits& limits) {
+  return Evaluator(limits).run(body, std::move(variables));
 }
 
 }  // namespace glimpse::io::jinja

@@ -10,6 +10,6 @@ namespace glimpse::io::jinja {
 
 // Renders `body` with `variables` (an object) on top of the global functions. Errors carry the
 // position of the innermost expression or statement being evaluated.
-std::string evaluate(const StmtList& body, const Json& variables, const Limits& limits);
+std::string evaluate(const StmtList& body, Json variables, const Limits& limits);
 
 }  // namespace glimpse::io::jinja

@@ -70,15 +70,32 @@ Value filter_trim(const Value& v, const Args& args, Budget& budget) {
 
 Value filter_upper(const Value& v, const Args& args, Budget& budget) {
   ArgBinder("upper", args, {});
-  return string_value(ascii_upper(to_str(v)), budget);
+  return string_value(unicode_upper(to_str(v)), budget);
 }
 Value filter_lower(const Value& v, const Args& args, Budget& budget) {
   ArgBinder("lower", args, {});
-  return string_value(ascii_lower(to_str(v)), budget);
+  return string_value(unicode_lower(to_str(v)), budget);
 }
+// Jinja's title filter is not str.title: it splits on runs of whitespace, "-", "(", "{", "[" and
+// "<", and upper-cases the first character of each piece, lower-casing the rest.
 Value filter_title(const Value& v, const Args& args, Budget& budget) {
   ArgBinder("title", args, {});
-  return string_value(python_title(to_str(v)), budget);
+  const std::string text = to_str(v);
+  std::string out;
+  bool at_word_start = true;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t start = pos;
+    const uint32_t cp = next_code_point(text, &pos);
+    const std::string_view piece = std::string_view(text).substr(start, pos - start);
+    const bool separator =
+        is_python_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
+    out += separator       ? std::string(piece)
+           : at_word_start ? unicode_upper(piece)
+                           : unicode_lower(piece);
+    at_word_start = separator;
+  }
+  return string_value(std::move(out), budget);
 }
 Value filter_capitalize(const Value& v, const Args& args, Budget& budget) {
   ArgBinder("capitalize", args, {});
@@ -245,7 +262,7 @@ Value sort_key(const Value& item, const std::optional<std::string>& attribute,
                bool case_sensitive) {
   Value key = attribute ? lookup_attribute(item, *attribute) : item;
   if (!case_sensitive && is_string(key))
-    return Value(Json(ascii_lower(key.json().get<std::string>())));
+    return Value(Json(unicode_lower(key.json().get<std::string>())));
   return key;
 }
 
@@ -267,6 +284,57 @@ Value filter_sort(const Value& v, const Args& args, Budget& budget) {
   items.clear();
   for (auto& [key, item] : keyed) items.push_back(std::move(item));
   return list_value(items, "a list", budget);
+}
+
+Value filter_dictsort(const Value& v, const Args& args, Budget& budget) {
+  ArgBinder b("dictsort", args, {"case_sensitive", "by", "reverse"});
+  if (!is_mapping(v))
+    fail(ErrorKind::kInvalidArgument, "dictsort(): value must be a dict, not '{}'", type_name(v));
+  const bool case_sensitive = b.bool_or(0, false);
+  const std::string by = b.string_or(1, "key");
+  if (by != "key" && by != "value")
+    fail(ErrorKind::kInvalidArgument, "dictsort(): 'by' must be 'key' or 'value'");
+  const bool reverse = b.bool_or(2, false);
+  std::vector<std::pair<Value, Json>> keyed;
+  for (const auto& [key, item] : v.json().items()) {
+    const Value sort_by = by == "key" ? Value(Json(key)) : Value(item);
+    keyed.emplace_back(sort_key(sort_by, std::nullopt, case_sensitive), Json::array({key, item}));
+  }
+  budget.step(keyed.size() * 8);
+  std::stable_sort(keyed.begin(), keyed.end(), [&](const auto& a, const auto& c) {
+    return reverse ? compare(CompareOp::kLt, c.first, a.first)
+                   : compare(CompareOp::kLt, a.first, c.first);
+  });
+  Json out = Json::array();
+  for (auto& [key, pair] : keyed) out.push_back(std::move(pair));
+  return Value(std::move(out));
+}
+
+// min/max: the smallest/largest item (by attribute, case-insensitively by default).
+Value extreme(const Value& v, const Args& args, bool largest, const char* name) {
+  ArgBinder b(name, args, {"case_sensitive", "attribute"});
+  const bool case_sensitive = b.bool_or(0, false);
+  std::optional<std::string> attribute;
+  if (b.get(1) && !is_none(*b.get(1))) attribute = to_str(*b.get(1));
+  const std::vector<Value> items = iterate(v);
+  if (items.empty()) return Value::undefined("No aggregated item, sequence was empty.");
+  size_t best = 0;
+  Value best_key = sort_key(items[0], attribute, case_sensitive);
+  for (size_t i = 1; i < items.size(); ++i) {
+    Value key = sort_key(items[i], attribute, case_sensitive);
+    if (compare(CompareOp::kLt, largest ? best_key : key, largest ? key : best_key)) {
+      best = i;
+      best_key = std::move(key);
+    }
+  }
+  return items[best];
+}
+
+Value filter_min(const Value& v, const Args& args, Budget&) {
+  return extreme(v, args, false, "min");
+}
+Value filter_max(const Value& v, const Args& args, Budget&) {
+  return extreme(v, args, true, "max");
 }
 
 Value filter_unique(const Value& v, const Args& args, Budget& budget) {
@@ -423,22 +491,41 @@ Value filter_map(const Value& v, const Args& args, Budget& budget) {
 
 FilterFn find_filter(std::string_view name) {
   static const std::unordered_map<std::string_view, FilterFn> kFilters = {
-      {"abs", filter_abs},         {"capitalize", filter_capitalize},
-      {"count", filter_length},    {"d", filter_default},
-      {"default", filter_default}, {"first", filter_first},
-      {"float", filter_float},     {"indent", filter_indent},
-      {"int", filter_int},         {"items", filter_items},
-      {"join", filter_join},       {"last", filter_last},
-      {"length", filter_length},   {"list", filter_list},
-      {"lower", filter_lower},     {"map", filter_map},
-      {"reject", filter_reject},   {"rejectattr", filter_rejectattr},
-      {"replace", filter_replace}, {"reverse", filter_reverse},
-      {"round", filter_round},     {"safe", filter_safe},
-      {"select", filter_select},   {"selectattr", filter_selectattr},
-      {"sort", filter_sort},       {"string", filter_string},
-      {"sum", filter_sum},         {"title", filter_title},
-      {"tojson", filter_tojson},   {"trim", filter_trim},
-      {"unique", filter_unique},   {"upper", filter_upper},
+      {"abs", filter_abs},
+      {"capitalize", filter_capitalize},
+      {"count", filter_length},
+      {"d", filter_default},
+      {"default", filter_default},
+      {"dictsort", filter_dictsort},
+      {"first", filter_first},
+      {"float", filter_float},
+      {"indent", filter_indent},
+      {"int", filter_int},
+      {"items", filter_items},
+      {"join", filter_join},
+      {"last", filter_last},
+      {"length", filter_length},
+      {"list", filter_list},
+      {"lower", filter_lower},
+      {"map", filter_map},
+      {"max", filter_max},
+      {"min", filter_min},
+      {"reject", filter_reject},
+      {"rejectattr", filter_rejectattr},
+      {"replace", filter_replace},
+      {"reverse", filter_reverse},
+      {"round", filter_round},
+      {"safe", filter_safe},
+      {"select", filter_select},
+      {"selectattr", filter_selectattr},
+      {"sort", filter_sort},
+      {"string", filter_string},
+      {"sum", filter_sum},
+      {"title", filter_title},
+      {"tojson", filter_tojson},
+      {"trim", filter_trim},
+      {"unique", filter_unique},
+      {"upper", filter_upper},
   };
   const auto it = kFilters.find(name);
   return it == kFilters.end() ? nullptr : it->second;

@@ -76,8 +76,8 @@ Value string_method(const std::string& text, std::string_view name, const Args& 
   }
   if (name == "upper" || name == "lower" || name == "title" || name == "capitalize") {
     ArgBinder b(name, args, {});
-    if (name == "upper") return Value(Json(ascii_upper(text)));
-    if (name == "lower") return Value(Json(ascii_lower(text)));
+    if (name == "upper") return Value(Json(unicode_upper(text)));
+    if (name == "lower") return Value(Json(unicode_lower(text)));
     if (name == "title") return Value(Json(python_title(text)));
     return Value(Json(python_capitalize(text)));
   }

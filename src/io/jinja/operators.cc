@@ -59,6 +59,7 @@ Value repeat(const Value& sequence, int64_t times, Budget& budget) {
   if (times <= 0) return is_string(sequence) ? Value(Json("")) : Value(Json::array());
   const Json& j = sequence.json();
   const size_t unit = j.is_string() ? j.get_ref<const std::string&>().size() : j.size();
+  if (unit == 0) return sequence;
   if (unit != 0 && static_cast<uint64_t>(times) > budget.limits().max_bytes / unit)
     budget.charge_size(budget.limits().max_bytes + 1);
   budget.charge_size(unit * static_cast<size_t>(times));
@@ -341,8 +342,10 @@ std::vector<size_t> slice_positions(int64_t size, const Value& start_value, cons
   const int64_t start = clamp(bound(start_value, "slice start"), step < 0 ? size - 1 : 0);
   const int64_t stop = clamp(bound(stop_value, "slice stop"), step < 0 ? -1 : size);
   std::vector<size_t> positions;
-  for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step)
+  for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
     positions.push_back(static_cast<size_t>(i));
+    if (__builtin_add_overflow(i, step, &i)) break;  // a huge step leaves the sequence
+  }
   return positions;
 }
 

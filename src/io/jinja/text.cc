@@ -2,6 +2,10 @@
 
 #include <algorithm>
 
+#include <unicode/locid.h>
+#include <unicode/uchar.h>
+#include <unicode/unistr.h>
+
 #include "core/error.h"
 
 namespace glimpse::io::jinja {
@@ -80,44 +84,57 @@ bool is_python_space(uint32_t cp) {
          cp == 0x202F || cp == 0x205F || cp == 0x3000;
 }
 
-std::string ascii_upper(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  return out;
-}
-
-std::string ascii_lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return out;
-}
-
 namespace {
-bool is_ascii_alpha(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+
+icu::UnicodeString to_icu(std::string_view text) {
+  return icu::UnicodeString::fromUTF8(
+      icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
 }
+
+std::string from_icu(const icu::UnicodeString& text) {
+  std::string out;
+  text.toUTF8String(out);
+  return out;
+}
+
+// Full titlecase mapping of one code point ("ǆ" -> "ǅ", "ß" -> "Ss"), as Python's title() uses.
+std::string title_code_point(UChar32 cp) {
+  icu::UnicodeString one(cp);
+  one.toTitle(nullptr, icu::Locale::getRoot(),
+              U_TITLECASE_NO_LOWERCASE | U_TITLECASE_NO_BREAK_ADJUSTMENT);
+  return from_icu(one);
+}
+
 }  // namespace
 
+std::string unicode_upper(std::string_view text) {
+  icu::UnicodeString s = to_icu(text);
+  return from_icu(s.toUpper(icu::Locale::getRoot()));
+}
+
+std::string unicode_lower(std::string_view text) {
+  icu::UnicodeString s = to_icu(text);
+  return from_icu(s.toLower(icu::Locale::getRoot()));
+}
+
 std::string python_title(std::string_view text) {
-  std::string out(text);
+  std::string out;
   bool previous_cased = false;
-  for (char& c : out) {
-    if (is_ascii_alpha(c)) {
-      c = previous_cased ? ascii_lower(std::string(1, c))[0] : ascii_upper(std::string(1, c))[0];
-      previous_cased = true;
-    } else {
-      previous_cased = false;
-    }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    const size_t start = pos;
+    const auto cp = static_cast<UChar32>(next_code_point(text, &pos));
+    out += previous_cased ? unicode_lower(text.substr(start, pos - start)) : title_code_point(cp);
+    previous_cased = u_hasBinaryProperty(cp, UCHAR_CASED);
   }
   return out;
 }
 
 std::string python_capitalize(std::string_view text) {
-  std::string out = ascii_lower(text);
-  if (!out.empty()) out[0] = ascii_upper(out.substr(0, 1))[0];
-  return out;
+  if (text.empty()) return "";
+  size_t pos = 0;
+  const auto first = static_cast<UChar32>(next_code_point(text, &pos));
+  return title_code_point(first) + unicode_lower(text.substr(pos));
 }
 
 namespace {

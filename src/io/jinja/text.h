@@ -1,6 +1,6 @@
 // UTF-8 and the Python str operations templates use. Python indexes strings by code point, so
-// length, subscripts and slices go through code point offsets. Case mapping is ASCII-only (non-
-// ASCII letters pass unchanged; Python would map them).
+// length, subscripts and slices go through code point offsets. Case mapping is Unicode's full
+// mapping (ICU, root locale), as Python's str.upper/lower/title/capitalize do.
 #pragma once
 
 #include <cstdint>
@@ -21,8 +21,8 @@ uint32_t next_code_point(std::string_view text, size_t* pos);
 // Python str.isspace for one code point (ASCII whitespace and the Unicode separators).
 bool is_python_space(uint32_t code_point);
 
-std::string ascii_upper(std::string_view text);
-std::string ascii_lower(std::string_view text);
+std::string unicode_upper(std::string_view text);
+std::string unicode_lower(std::string_view text);
 std::string python_title(std::string_view text);       // str.title
 std::string python_capitalize(std::string_view text);  // str.capitalize
 
