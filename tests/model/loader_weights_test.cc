@@ -49,6 +49,24 @@ TEST(LoaderWeights, ExpectedTensorsFollowTheArchitecture) {
   EXPECT_EQ(expected.size(), size_t(7 + 2 * 8 + 6 + 2 + 2 * 13 + 1));
 }
 
+// The full-size GLM-4.1V / GLM-4.6V-Flash shapes (transformers' Glm4vConfig defaults). The
+// reference numbers come from Glm4vForConditionalGeneration(Glm4vConfig()) built on the meta
+// device in transformers 5.17: 704 tensors, 10,292,777,472 parameters, every name and shape equal.
+TEST(LoaderWeights, FullSizeConfigMatchesTransformersTensorCount) {
+  const ModelConfig config = parse_model_config(R"({"model_type": "glm4v",
+    "text_config": {"vocab_size": 151552, "hidden_size": 4096, "intermediate_size": 13696,
+                    "num_hidden_layers": 40, "num_attention_heads": 32, "num_key_value_heads": 2,
+                    "rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5,
+                                        "mrope_section": [8, 12, 12]}},
+    "vision_config": {"depth": 24, "hidden_size": 1536, "num_heads": 12,
+                      "intermediate_size": 13696, "out_hidden_size": 4096}})");
+  const auto expected = expected_tensors(config);
+  int64_t parameters = 0;
+  for (const auto& [name, shape] : expected) parameters += shape_numel(shape);
+  EXPECT_EQ(expected.size(), 704u);
+  EXPECT_EQ(parameters, 10'292'777'472);
+}
+
 TEST(LoaderWeights, LoadsTransformers5DirectoryZeroCopy) {
   ScratchDir dir;
   testing::write_model_dir(dir);
