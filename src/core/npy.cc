@@ -2,8 +2,8 @@
 
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <sstream>
+#include <string_view>
 
 namespace glimpse {
 namespace {
@@ -45,19 +45,40 @@ Tensor read_npy(const std::string& path) {
     fail(ErrorKind::kCorrupt, "{}: truncated header", path);
   const std::string header = data.substr(header_start, header_len);
 
-  std::smatch m;
-  if (!std::regex_search(header, m, std::regex(R"('descr'\s*:\s*'([^']*)')")))
-    fail(ErrorKind::kCorrupt, "{}: header has no 'descr'", path);
-  const std::string descr = m[1];
-  if (std::regex_search(header, std::regex(R"('fortran_order'\s*:\s*True)")))
+  // The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (2, 3),
+  // }
+  auto value_after = [&](const char* key) -> std::string_view {
+    const size_t at = header.find(key);
+    if (at == std::string::npos) fail(ErrorKind::kCorrupt, "{}: header has no {}", path, key);
+    const size_t colon = header.find(':', at);
+    if (colon == std::string::npos)
+      fail(ErrorKind::kCorrupt, "{}: header field {} has no value", path, key);
+    const size_t start = header.find_first_not_of(' ', colon + 1);
+    if (start == std::string::npos)
+      fail(ErrorKind::kCorrupt, "{}: header field {} has no value", path, key);
+    return std::string_view(header).substr(start);
+  };
+  std::string_view descr_field = value_after("'descr'");
+  if (descr_field.empty() || descr_field[0] != '\'' ||
+      descr_field.find('\'', 1) == std::string_view::npos)
+    fail(ErrorKind::kCorrupt, "{}: 'descr' is not a quoted string", path);
+  const std::string descr(descr_field.substr(1, descr_field.find('\'', 1) - 1));
+  if (value_after("'fortran_order'").substr(0, 4) == "True")
     fail(ErrorKind::kUnsupported, "{}: Fortran-ordered arrays are not supported", path);
-  if (!std::regex_search(header, m, std::regex(R"('shape'\s*:\s*\(([^)]*)\))")))
-    fail(ErrorKind::kCorrupt, "{}: header has no 'shape'", path);
+  std::string_view shape_field = value_after("'shape'");
+  const size_t close = shape_field.find(')');
+  if (shape_field.empty() || shape_field[0] != '(' || close == std::string_view::npos)
+    fail(ErrorKind::kCorrupt, "{}: 'shape' is not a tuple", path);
   Shape shape;
-  std::stringstream dims(m[1].str());
+  std::stringstream dims{std::string(shape_field.substr(1, close - 1))};
   for (std::string item; std::getline(dims, item, ',');) {
-    if (item.find_first_not_of(" ") == std::string::npos) continue;
-    shape.push_back(std::stoll(item));
+    if (item.find_first_not_of(' ') == std::string::npos) continue;
+    try {
+      shape.push_back(std::stoll(item));
+    } catch (const std::exception&) {
+      fail(ErrorKind::kCorrupt, "{}: 'shape' has a non-integer entry '{}'", path, item);
+    }
+    if (shape.back() < 0) fail(ErrorKind::kCorrupt, "{}: 'shape' has a negative entry", path);
   }
 
   const Descr* found = nullptr;
