@@ -20,6 +20,9 @@ function(glimpse_add_library name)
   target_link_libraries(${name} PUBLIC glimpse_options ${ARG_DEPS})
 endfunction()
 
+# Tests labelled `sanitize` also run under the asan preset; this target builds just those.
+add_custom_target(sanitize_tests)
+
 # glimpse_add_test(NAME SOURCES... [DEPS ...] [LABELS ...]): a GoogleTest program registered with ctest.
 function(glimpse_add_test name)
   cmake_parse_arguments(ARG "" "" "SOURCES;DEPS;LABELS" ${ARGN})
@@ -29,6 +32,9 @@ function(glimpse_add_test name)
     GLIMPSE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GLIMPSE_BINARY_DIR="${PROJECT_BINARY_DIR}")
   include(GoogleTest)
   gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  if("sanitize" IN_LIST ARG_LABELS)
+    add_dependencies(sanitize_tests ${name})
+  endif()
 endfunction()
 
 if(GLIMPSE_FUZZ)

@@ -16,16 +16,16 @@ cmake --build --preset release -j "$JOBS"
 step "release: tests"
 ctest --preset release -j "$JOBS"
 
-step "asan: build"
+step "asan: build the tests labelled 'sanitize'"
 cmake --preset asan >/dev/null
-cmake --build --preset asan -j "$JOBS"
+cmake --build --preset asan -j "$JOBS" --target sanitize_tests
 step "asan: tests labelled 'sanitize'"
 ctest --preset asan -j "$JOBS"
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
   step "cuda: compile only (no GPU here)"
   cmake --preset cuda >/dev/null
-  cmake --build --preset cuda -j "$JOBS"
+  cmake --build --preset cuda -j "$JOBS" --target glimpse ops_cuda_test
 else
   step "cuda: skipped, no nvcc on this machine"
 fi
