@@ -54,28 +54,49 @@ PreparedImage PromptBuilder::prepare_image(std::span<const uint8_t> encoded,
   return prepared;
 }
 
-Prompt PromptBuilder::build(const PromptRequest& request, const MediaPolicy& policy) const {
-  std::vector<std::string> image_urls;
-  const nlohmann::ordered_json messages = to_template_messages(request.messages, &image_urls);
-  if (int64_t(image_urls.size()) > policy.max_images)
-    fail(ErrorKind::kLimitExceeded, "messages hold {} images; at most {} are allowed",
-         image_urls.size(), policy.max_images);
-
+std::string PromptBuilder::render(const PromptRequest& request,
+                                  std::vector<std::string>* image_urls) const {
+  const nlohmann::ordered_json messages = to_template_messages(request.messages, image_urls);
   TemplateOptions options;
   options.add_generation_prompt = request.add_generation_prompt;
   options.tools = request.tools;
   options.extra = request.template_kwargs.is_null() ? nlohmann::ordered_json::object()
                                                     : request.template_kwargs;
-  Prompt prompt;
-  prompt.text = template_->render(messages, options);
+  return template_->render(messages, options);
+}
 
-  prompt.images.reserve(image_urls.size());
+Prompt PromptBuilder::build(const PromptRequest& request, const MediaPolicy& policy) const {
+  std::vector<std::string> image_urls;
+  std::string text = render(request, &image_urls);
+  if (int64_t(image_urls.size()) > policy.max_images)
+    fail(ErrorKind::kLimitExceeded, "messages hold {} images; at most {} are allowed",
+         image_urls.size(), policy.max_images);
+
+  std::vector<PreparedImage> images;
+  images.reserve(image_urls.size());
   for (size_t i = 0; i < image_urls.size(); ++i) {
-    prompt.images.push_back(with_context(
+    images.push_back(with_context(
         fmt::format("image {} ({})", i, shorten_url(image_urls[i])),
         [&] { return prepare_image(fetch_image_bytes(image_urls[i], policy), policy.limits); }));
   }
+  return assemble(std::move(text), std::move(images));
+}
 
+Prompt PromptBuilder::build(const PromptRequest& request,
+                            std::vector<PreparedImage> images) const {
+  std::vector<std::string> image_urls;
+  std::string text = render(request, &image_urls);
+  if (image_urls.size() != images.size())
+    fail(ErrorKind::kInvalidArgument,
+         "messages hold {} image parts but {} prepared images were given", image_urls.size(),
+         images.size());
+  return assemble(std::move(text), std::move(images));
+}
+
+Prompt PromptBuilder::assemble(std::string text, std::vector<PreparedImage> images) const {
+  Prompt prompt;
+  prompt.text = std::move(text);
+  prompt.images = std::move(images);
   // Tokenizing the rendered text and then repeating each placeholder id equals tokenizing the
   // text with the placeholders expanded (what Glm4vProcessor does), because <|image|> is an added
   // token matched before BPE; this way the tokenizer never sees the long runs.

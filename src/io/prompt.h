@@ -45,6 +45,11 @@ class PromptBuilder {
   // Throws Error naming the message / part at fault: kInvalidArgument for malformed messages or a
   // placeholder count that differs from the number of images, plus fetch/decode errors.
   Prompt build(const PromptRequest& request, const MediaPolicy& policy) const;
+  // The same with images prepared beforehand (prepare_image, preprocess_image): the messages'
+  // image parts are matched to `images` in order and their URLs are never read, so a caller that
+  // times generation can leave decode and resize out. Throws kInvalidArgument when the counts
+  // differ.
+  Prompt build(const PromptRequest& request, std::vector<PreparedImage> images) const;
   // Decode + preprocess one encoded image (content_hash set), with the default ImageLimits.
   PreparedImage prepare_image(std::span<const uint8_t> encoded) const;
   PreparedImage prepare_image(std::span<const uint8_t> encoded, const ImageLimits& limits) const;
@@ -55,6 +60,10 @@ class PromptBuilder {
   int32_t image_token_id() const { return image_token_id_; }
 
  private:
+  std::string render(const PromptRequest& request, std::vector<std::string>* image_urls) const;
+  // Tokenizes `text` and expands its placeholders to the images' token counts.
+  Prompt assemble(std::string text, std::vector<PreparedImage> images) const;
+
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ChatTemplate> template_;
   ImageProcessorConfig image_config_;
