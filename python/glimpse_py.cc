@@ -6,6 +6,7 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/runner.h"
+#include "bench/sla.h"
 #include "bench/stats.h"
 #include "core/error.h"
 #include "core/paths.h"
@@ -295,6 +297,23 @@ void bind_stats(py::module_& m) {
 
   m.def("choose_loops", &bench::choose_loops, py::arg("time_loops"), py::arg("min_seconds") = 0.2,
         "IPython's choice of loops per repeat when -n is omitted");
+  m.def(
+      "evaluate_sla",
+      [](const std::string& spec, const std::map<std::string, double>& measured) {
+        const auto verdicts = bench::evaluate_sla(
+            bench::parse_sla(spec), [&](const std::string& metric) -> std::optional<double> {
+              const auto it = measured.find(metric);
+              if (it == measured.end()) return std::nullopt;
+              return it->second;
+            });
+        std::vector<py::tuple> rows;
+        for (const auto& v : verdicts)
+          rows.push_back(py::make_tuple(v.clause.text, v.measured, v.pass));
+        return rows;
+      },
+      py::arg("spec"), py::arg("measured"),
+      "glimpse bench's --sla clauses against measured values (seconds for durations): "
+      "[(clause, measured or None, passed)]");
   m.def("format_duration", &bench::format_duration, py::arg("seconds"), py::arg("precision") = 3);
   m.def("peak_rss_bytes", &bench::peak_rss_bytes);
   m.def("reset_peak_rss", &bench::reset_peak_rss);

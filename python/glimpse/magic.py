@@ -29,6 +29,22 @@ class GlimpseTimeit:
                 if r.timings["decode_per_token"] is not None]
         self.tpot = _core.summarize(tpot) if tpot else None
 
+    def metrics(self):
+        """Seconds per metric as glimpse bench's --sla names them (ttft_p90, tpot_p50, e2e_mean)."""
+        summaries = {"ttft": self.ttft, "tpot": self.tpot, "e2e": self.stages["total"]}
+        return {f"{name}_{field}": getattr(summary, field) / 1e3
+                for name, summary in summaries.items() if summary is not None
+                for field in ("min", "max", "mean", "p50", "p90", "p95", "p99")}
+
+    def sla(self, spec):
+        """Checks glimpse bench's SLA clauses ("ttft_p90<500ms,tpot_p50<20ms"), prints one line
+        per clause and returns whether all hold."""
+        verdicts = _core.evaluate_sla(spec, self.metrics())
+        for clause, measured, passed in verdicts:
+            shown = "not measured" if measured is None else _core.format_duration(measured)
+            print(f"{'PASS' if passed else 'FAIL'}  {clause}  (measured {shown})")
+        return all(passed for _, _, passed in verdicts)
+
     def report(self):
         lines = [self.timeit.ipython_line()]
         warning = self.timeit.caching_warning()
