@@ -14,6 +14,7 @@ PACKAGES=(
   # tests, benchmarks, fuzzing
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-pytest python3-numpy python3-requests python3-pil
+  python3-dev python3-ipython python3-ipykernel python3-nbclient python3-nbformat python3-matplotlib  # python module, notebook
   chromium chromium-driver python3-selenium
 )
 

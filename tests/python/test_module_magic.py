@@ -1,20 +1,24 @@
 """%glimpse_timeit in a real IPython shell: %timeit's semantics, the engine's statistics."""
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-glimpse = pytest.importorskip("glimpse", reason="build the python module and set PYTHONPATH")
-IPython = pytest.importorskip("IPython")
-from glimpse import magic  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
+# The module of scripts/test.sh's release build, unless PYTHONPATH names another build first.
+sys.path.append(str(Path(os.environ.get("GLIMPSE_BUILD_DIR", ROOT / "build" / "release")) / "python"))
+import glimpse  # noqa: E402
 
-SCENE = Path(__file__).resolve().parents[2] / "tests" / "demo_scenes" / "000.png"
+from glimpse import magic  # noqa: E402
+from IPython.testing.globalipapp import start_ipython  # noqa: E402
+
+SCENE = ROOT / "tests" / "demo_scenes" / "000.png"
 
 
 @pytest.fixture(scope="module")
 def shell():
-    from IPython.testing.globalipapp import start_ipython
-
     ip = start_ipython()
     ip.run_line_magic("load_ext", "glimpse")
     ip.user_ns["m"] = glimpse.Model(threads=2)
