@@ -150,5 +150,32 @@ TEST(PromptBuilder, EnforcesTheImageCount) {
   EXPECT_EQ(prompt.images[0].content_hash, prompt.images[1].content_hash);
 }
 
+TEST(PromptBuilder, BuildsFromPreparedImagesAsFromUrls) {
+  PromptRequest request;
+  request.messages = nlohmann::ordered_json::parse(R"([{"role": "user", "content": [
+      {"type": "image_url", "image_url": {"url": "images/tiny_20x24.png"}},
+      {"type": "text", "text": "What is this?"}]}])");
+  const PromptBuilder builder = tiny_a();
+  const Prompt from_url = builder.build(request, golden_policy());
+  const std::string bytes = read_text(kGolden / "images/tiny_20x24.png");
+  std::vector<PreparedImage> prepared = {builder.prepare_image(
+      {reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()})};
+  const Prompt from_prepared = builder.build(request, prepared);
+  EXPECT_EQ(from_prepared.text, from_url.text);
+  EXPECT_EQ(from_prepared.ids, from_url.ids);
+  ASSERT_EQ(from_prepared.images.size(), 1u);
+  EXPECT_EQ(from_prepared.images[0].content_hash, from_url.images[0].content_hash);
+
+  prepared.push_back(prepared.front());
+  try {
+    builder.build(request, prepared);
+    FAIL() << "built without error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
+    EXPECT_NE(std::string(e.what()).find("1 image parts but 2 prepared images"), std::string::npos)
+        << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace glimpse::io
