@@ -52,7 +52,7 @@ class StreamReader {
     sample.output_tokens = usage_tokens_.value_or(chunks);
     // A token whose text is held back (a possible stop string, half a UTF-8 character) arrives
     // with the next one, so chunks can only be fewer than tokens, never more.
-    sample.usage_matches = usage_tokens_ && *usage_tokens_ == chunks;
+    sample.usage_matches = usage_tokens_ && *usage_tokens_ >= chunks;
     if (timings_.is_object()) {
       sample.queue_ms = timings_.value("queue", 0.0);
       sample.preprocess_ms = timings_.value("preprocess", 0.0);
@@ -182,6 +182,7 @@ std::function<RequestSample()> HttpBackend::prepare(int64_t index) {
     if (status != 200)
       fail(ErrorKind::kIo, "{}: HTTP {}: {}", url_, status, error_body.substr(0, 300));
     RequestSample sample;
+    sample.sent_at_s = std::chrono::duration<double>(sent.time_since_epoch()).count();
     reader.finish(sample, sent);
     return sample;
   };

@@ -87,6 +87,7 @@ RequestSample InProcessBackend::submit_and_wait(io::Prompt prompt, double prepro
   if (!seen->first) fail(ErrorKind::kInternal, "the engine finished a request without a token");
   // One clock: preprocessing (timed by the caller just before) then submit -> tokens.
   sample.preprocess_ms = preprocess_ms;
+  sample.sent_at_s = std::chrono::duration<double>(seen->start.time_since_epoch()).count();
   sample.ttft_ms = preprocess_ms + ms_between(seen->start, *seen->first);
   sample.e2e_ms = preprocess_ms + ms_between(seen->start, seen->last);
   sample.usage_matches = int64_t(sample.itl_ms.size()) + 1 == sample.output_tokens;

@@ -25,6 +25,7 @@ Json sample_json(const RequestSample& s) {
          {"prefill_ms", s.prefill_ms}, {"other_ms", s.other_ms()}, {"decode_ms", s.decode_ms()}};
   const auto tpot = s.tpot_ms();
   j["tpot_ms"] = tpot ? Json(*tpot) : Json(nullptr);
+  j["sent_at_s"] = s.sent_at_s;
   return j;
 }
 
@@ -123,6 +124,9 @@ Json report_json(const RunInfo& info, const std::vector<PointResult>& points) {
       metrics[m] = summary_json(summarize(values));
       samples[m] = std::move(values);
     }
+    std::vector<double> sent_at;
+    for (const auto& s : p.samples) sent_at.push_back(s.sent_at_s);
+    samples["sent_at_s"] = std::move(sent_at);
     point["metrics"] = std::move(metrics);
     point["samples"] = std::move(samples);
     list.push_back(std::move(point));
@@ -163,7 +167,8 @@ std::string terminal_report(const RunInfo& info, const std::vector<PointResult>&
     }
     const int64_t mismatches = usage_mismatches(p);
     if (mismatches > 0)
-      out += fmt::format("  {} requests: fewer token chunks arrived than the usage count\n", mismatches);
+      out += fmt::format("  {} requests: the server's usage count is missing or below the chunks received\n",
+                         mismatches);
     out += fmt::format("  stages add up to end-to-end within {:.2f} %\n", stage_sum_error(p) * 100);
   }
   return out;

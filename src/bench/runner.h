@@ -23,8 +23,11 @@ struct RequestSample {
   double ttft_ms = 0;        // start -> first generated token received
   double e2e_ms = 0;         // start -> last token received
   int64_t output_tokens = 0;
-  std::vector<double> itl_ms;  // gaps between consecutive tokens as received
-  bool usage_matches = true;   // server-reported token count agrees with what arrived
+  std::vector<double> itl_ms;  // gaps between consecutive tokens (HTTP: content chunks) received
+  // HTTP: the server's usage count is consistent with the chunks that arrived (never fewer
+  // tokens than chunks; more tokens when text was held back and sent with a later token).
+  bool usage_matches = true;
+  double sent_at_s = 0;        // steady-clock reading when sent, to line requests up with server logs
   double other_ms() const { return ttft_ms - preprocess_ms - queue_ms - vision_ms - prefill_ms; }
   double decode_ms() const { return e2e_ms - ttft_ms; }
   // Mean time per output token after the first; nullopt for single-token answers.

@@ -66,7 +66,9 @@ TEST(RunPoint, KeepsTheColdCallApartAndCountsLoopsRepeatsAndConcurrency) {
 }
 
 TEST(RunPoint, ChoosesLoopsLikeIPythonWhenNotGiven) {
-  ScriptedBackend backend(30, 30);  // 30 ms a batch: 1, 2, 5 (150 ms), 10 (300 ms >= 0.2 s)
+  // 20 ms a batch: 1, 2, 5 (100 ms), 10 (200 ms >= 0.2 s; sleeps never end early, and 5 would
+  // need 100 ms of oversleeping to be chosen).
+  ScriptedBackend backend(20, 20);
   PointSpec spec;
   Discipline d;
   d.repeats = 1;
