@@ -45,7 +45,8 @@ double ms_since(Clock::time_point start) {
 // HxWx3 uint8, C-contiguous (NumPy arrays; PIL images arrive as NumPy views in Python).
 io::RgbImage rgb_from_buffer(const py::buffer& buffer) {
   const py::buffer_info info = buffer.request();
-  if (info.ndim != 3 || info.shape[2] != 3 || info.format != py::format_descriptor<uint8_t>::format())
+  if (info.ndim != 3 || info.shape[2] != 3 ||
+      info.format != py::format_descriptor<uint8_t>::format())
     fail(ErrorKind::kInvalidArgument, "an image array must be HxWx3 uint8 (RGB); got {}-d '{}'",
          info.ndim, info.format);
   if (info.strides[2] != 1 || info.strides[1] != 3 || info.strides[0] != info.shape[1] * 3)
@@ -67,8 +68,9 @@ ImageSource image_source(const py::handle& item) {
     return std::vector<uint8_t>(bytes.begin(), bytes.end());
   }
   if (py::isinstance<py::buffer>(item)) return rgb_from_buffer(item.cast<py::buffer>());
-  fail(ErrorKind::kInvalidArgument, "an image must be encoded bytes, an HxWx3 uint8 array or a "
-                                    "prepared image");
+  fail(ErrorKind::kInvalidArgument,
+       "an image must be encoded bytes, an HxWx3 uint8 array or a "
+       "prepared image");
 }
 
 // One loaded model directory: prompt builder, weights, generator.
@@ -100,7 +102,8 @@ class Engine {
     std::vector<io::PreparedImage> prepared;
     prepared.reserve(images.size());
     for (size_t i = 0; i < images.size(); ++i)
-      prepared.push_back(with_context(fmt::format("image {}", i), [&] { return prepare(images[i]); }));
+      prepared.push_back(
+          with_context(fmt::format("image {}", i), [&] { return prepare(images[i]); }));
     const io::Prompt prompt = prompts_.build(request, std::move(prepared));
     return generator_.generate(prompt, params, on_token, ms_since(start));
   }
@@ -179,9 +182,8 @@ py::dict timings_dict(const engine::Timings& t) {
 void bind_engine(py::module_& m) {
   py::class_<io::PreparedImage>(m, "PreparedImage",
                                 "An image decoded, resized and patchified for the model")
-      .def_property_readonly("grid", [](const io::PreparedImage& p) {
-        return py::make_tuple(p.t, p.h, p.w);
-      })
+      .def_property_readonly(
+          "grid", [](const io::PreparedImage& p) { return py::make_tuple(p.t, p.h, p.w); })
       .def_readonly("num_tokens", &io::PreparedImage::num_tokens)
       .def_readonly("content_hash", &io::PreparedImage::content_hash)
       .def("__repr__", [](const io::PreparedImage& p) {
@@ -203,9 +205,8 @@ void bind_engine(py::module_& m) {
                              [](const engine::GenerationResult& r) {
                                return std::string(engine::to_string(r.finish_reason));
                              })
-      .def_property_readonly("timings", [](const engine::GenerationResult& r) {
-        return timings_dict(r.timings);
-      });
+      .def_property_readonly(
+          "timings", [](const engine::GenerationResult& r) { return timings_dict(r.timings); });
 
   py::class_<Engine>(m, "Engine")
       .def(py::init<const std::string&>(), py::arg("model_dir"),
