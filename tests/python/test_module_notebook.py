@@ -53,9 +53,9 @@ def test_timeit_agrees_with_the_engine(executed):
     assert 0.9 <= ratio <= 1.1, out  # Python adds little on top of the engine's own time
 
 
-def test_sweep_plots_four_sizes(executed):
+def test_sweep_plots_five_sizes(executed):
     cell = next(c for c in executed if "sweep" in c.source)
-    assert len(re.findall(r"\d+x\d+: \d+ image tokens", text_of(cell))) == 4
+    assert len(re.findall(r"\d+x\d+: \d+ image tokens", text_of(cell))) == 5
     assert any("image/png" in o.get("data", {}) for o in cell.outputs)
 
 
