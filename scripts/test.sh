@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${GLIMPSE_JOBS:-$(nproc)}
+# ccache (when present) keys on paths relative to the checkout, so clones share one cache.
+export CCACHE_BASEDIR="$PWD" CCACHE_NOHASHDIR=1
 
 scripts/install-deps.sh
 
@@ -23,9 +25,9 @@ step "asan: tests labelled 'sanitize'"
 ctest --preset asan -j "$JOBS"
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
-  step "cuda: compile only (no GPU here)"
+  step "cuda: compile the CUDA backend and its op tests (no GPU here)"
   cmake --preset cuda >/dev/null
-  cmake --build --preset cuda -j "$JOBS" --target glimpse ops_cuda_test
+  cmake --build --preset cuda -j "$JOBS" --target ops_cuda_test
 else
   step "cuda: skipped, no nvcc on this machine"
 fi
