@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <exception>
+#include <random>
 #include <nlohmann/json.hpp>
 
 #include "bench/synthetic_image.h"
@@ -114,31 +115,38 @@ class StreamReader {
 }  // namespace
 
 HttpBackend::HttpBackend(std::string url, RequestShape shape)
-    : url_(std::move(url)), shape_(std::move(shape)) {
+    : url_(std::move(url)), shape_(std::move(shape)), run_nonce_([] {
+        std::random_device device;
+        return uint64_t(device()) << 32 | device();
+      }()) {
   while (!url_.empty() && url_.back() == '/') url_.pop_back();
   if (url_.rfind("http://", 0) != 0)
     fail(ErrorKind::kInvalidArgument, "--url '{}': expected http://host:port", url_);
 }
 
 std::string HttpBackend::body_for(int64_t index) const {
-  // Cold: a unique image (two pixels differ) and a unique prompt prefix per request, so neither
-  // the image-embedding cache nor the prefix cache can answer from an earlier request.
+  // Cold: a unique image (8 pixels carry the request's number) and a unique system message first,
+  // so neither the image-embedding cache nor the prefix cache (whose first block would otherwise be
+  // the same template text and image tokens every time) can answer from any earlier request, of
+  // this run or of an earlier one against the same server.
   const bool unique = shape_.cold_cache;
   const std::vector<uint8_t> image =
-      unique && point_.synthetic ? synthetic_png(point_.width, point_.height, uint64_t(index) + 1)
-                                 : point_.image;
-  const std::string text =
-      unique ? fmt::format("[bench request {}] {}", index, shape_.prompt) : shape_.prompt;
-  Json body{
-      {"messages",
-       {{{"role", "user"},
-         {"content",
-          {{{"type", "image_url"}, {"image_url", {{"url", data_url(image, point_.mime)}}}},
-           {{"type", "text"}, {"text", text}}}}}}},
-      {"max_tokens", shape_.max_tokens},
-      {"ignore_eos", shape_.ignore_eos},
-      {"stream", true},
-      {"stream_options", {{"include_usage", true}}}};
+      unique && point_.synthetic
+          ? synthetic_png(point_.width, point_.height, run_nonce_ + uint64_t(index))
+          : point_.image;
+  Json messages = Json::array();
+  if (unique)
+    messages.push_back({{"role", "system"}, {"content", fmt::format("bench run {:016x} request {}", run_nonce_, index)}});
+  messages.push_back(
+      {{"role", "user"},
+       {"content",
+        {{{"type", "image_url"}, {"image_url", {{"url", data_url(image, point_.mime)}}}},
+         {{"type", "text"}, {"text", shape_.prompt}}}}});
+  Json body{{"messages", std::move(messages)},
+            {"max_tokens", shape_.max_tokens},
+            {"ignore_eos", shape_.ignore_eos},
+            {"stream", true},
+            {"stream_options", {{"include_usage", true}}}};
   return body.dump();
 }
 
@@ -147,8 +155,9 @@ void HttpBackend::begin_point(const PointSpec& point) {
   warm_body_ = shape_.cold_cache ? "" : body_for(0);
 }
 
-std::function<RequestSample()> HttpBackend::prepare(int64_t index) {
-  std::string body = shape_.cold_cache ? body_for(index) : warm_body_;
+std::function<RequestSample()> HttpBackend::prepare(int64_t) {
+  // Numbered across points, so no two requests of the run share an image.
+  std::string body = shape_.cold_cache ? body_for(cold_requests_++) : warm_body_;
   return [this, body = std::move(body)] {
     httplib::Client client(url_);
     client.set_read_timeout(std::chrono::seconds(600));

@@ -4,6 +4,7 @@
 // which is checked against the chunks that arrived, and its `timings` give the stage breakdown.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "bench/inprocess_backend.h"
@@ -25,6 +26,8 @@ class HttpBackend : public Backend {
   RequestShape shape_;
   PointSpec point_;
   std::string warm_body_;  // the same request every time when caches may stay warm
+  uint64_t run_nonce_;     // cold: makes this run's requests unlike any earlier run's
+  int64_t cold_requests_ = 0;
 };
 
 }  // namespace glimpse::bench

@@ -20,8 +20,8 @@ std::vector<uint8_t> synthetic_png(int32_t width, int32_t height, uint64_t varia
       p[1] = uint8_t(int64_t(y) * 255 / height);
       p[2] = uint8_t(((x / 8) ^ (y / 8)) * 16);
     }
-  rgb[0] = uint8_t(variant);
-  if (rgb.size() > 3) rgb[3] = uint8_t(variant >> 8);
+  // The variant's 8 bytes go into the red channel of the first 8 pixels (as many as there are).
+  for (size_t i = 0; i < 8 && i * 3 < rgb.size(); ++i) rgb[i * 3] = uint8_t(variant >> (8 * i));
 
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png ? png_create_info_struct(png) : nullptr;
