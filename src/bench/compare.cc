@@ -19,14 +19,16 @@ const Json& points_of(const Json& report, const char* side) {
 }
 
 std::string point_key(const Json& p) {
-  return fmt::format("{} @ {}", p.at("label").get<std::string>(), p.at("concurrency").get<int64_t>());
+  return fmt::format("{} @ {}", p.at("label").get<std::string>(),
+                     p.at("concurrency").get<int64_t>());
 }
 
 std::vector<double> per_loop_seconds(const Json& p) {
   std::vector<double> out;
   if (!p.contains("timeit")) return out;
   const double loops = p["timeit"].at("loops").get<double>();
-  for (double r : p["timeit"].at("repeat_seconds").get<std::vector<double>>()) out.push_back(r / loops);
+  for (double r : p["timeit"].at("repeat_seconds").get<std::vector<double>>())
+    out.push_back(r / loops);
   return out;
 }
 
@@ -68,9 +70,8 @@ std::string comparison_table(const std::vector<MetricComparison>& rows, const st
                      "mean B", "ratio", "95 % CI", "verdict");
   for (const auto& r : rows) {
     const double scale = r.metric == "per_loop_s" ? 1.0 : 1e-3;
-    const std::string verdict = r.ratio.within_noise()
-                                    ? "within noise"
-                                    : (r.ratio.ratio < 1 ? "B faster" : "B slower");
+    const std::string verdict =
+        r.ratio.within_noise() ? "within noise" : (r.ratio.ratio < 1 ? "B faster" : "B slower");
     out += fmt::format("{:<22}{:<12}{:>12}{:>12}{:>9.3f}{:>22}  {}\n", r.point, r.metric,
                        format_duration(r.mean_a * scale), format_duration(r.mean_b * scale),
                        r.ratio.ratio, fmt::format("[{:.3f}, {:.3f}]", r.ratio.low, r.ratio.high),

@@ -15,11 +15,16 @@ constexpr double kW = 520, kH = 300, kLeft = 64, kRight = 16, kTop = 34, kBottom
 std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '&') out += "&amp;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
+    if (c == '<')
+      out += "&lt;";
+    else if (c == '>')
+      out += "&gt;";
+    else if (c == '&')
+      out += "&amp;";
+    else if (c == '"')
+      out += "&quot;";
+    else
+      out += c;
   }
   return out;
 }
@@ -80,18 +85,20 @@ std::string line_chart(const std::string& id, const std::string& title, const st
     const char* color = kColors[i % std::size(kColors)];
     std::string path;
     for (auto [xv, yv] : series[i].points)
-      path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L", x.at(xv, kLeft, kW - kRight),
-                          y.at(yv, kH - kBottom, kTop));
-    out += fmt::format("<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" class=\"series\"/>",
-                       path, color);
+      path += fmt::format("{}{:.1f},{:.1f}", path.empty() ? "M" : " L",
+                          x.at(xv, kLeft, kW - kRight), y.at(yv, kH - kBottom, kTop));
+    out += fmt::format(
+        "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"2\" class=\"series\"/>", path,
+        color);
     for (auto [xv, yv] : series[i].points)
       out += fmt::format(
           "<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"4\" fill=\"{}\" class=\"point\"><title>{}: "
           "{:.4g}, {:.4g}</title></circle>",
-          x.at(xv, kLeft, kW - kRight), y.at(yv, kH - kBottom, kTop), color,
-          escape(series[i].name), xv, yv);
-    out += fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\" class=\"legend\">{}</text>",
-                       kW - kRight - 150, kTop + 14 + 16 * double(i), color, escape(series[i].name));
+          x.at(xv, kLeft, kW - kRight), y.at(yv, kH - kBottom, kTop), color, escape(series[i].name),
+          xv, yv);
+    out +=
+        fmt::format("<text x=\"{}\" y=\"{}\" fill=\"{}\" class=\"legend\">{}</text>",
+                    kW - kRight - 150, kTop + 14 + 16 * double(i), color, escape(series[i].name));
   }
   return out + "</svg>";
 }
@@ -112,7 +119,8 @@ std::string histogram(const std::string& id, const std::string& title,
     const double x1 = x.at(lo + width * double(b + 1), kLeft, kW - kRight);
     const double top = y.at(double(counts[b]), kH - kBottom, kTop);
     out += fmt::format(
-        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" class=\"bar\"><title>{:.4g}-{:.4g} ms: "
+        "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+        "class=\"bar\"><title>{:.4g}-{:.4g} ms: "
         "{}</title></rect>",
         x0, top, std::max(0.5, x1 - x0 - 1), kH - kBottom - top, lo + width * double(b),
         lo + width * double(b + 1), counts[b]);
@@ -187,10 +195,10 @@ std::string html_report(const RunInfo& info, const std::vector<PointResult>& poi
   }
   html += "</table><h2>Latency histograms</h2><div id=\"latency-histograms\">";
   for (size_t i = 0; i < points.size(); ++i)
-    html += histogram(fmt::format("histogram-{}", i),
-                      fmt::format("{} @ concurrency {}", points[i].spec.label,
-                                  points[i].spec.concurrency),
-                      metric_samples(points[i], "e2e_ms"));
+    html += histogram(
+        fmt::format("histogram-{}", i),
+        fmt::format("{} @ concurrency {}", points[i].spec.label, points[i].spec.concurrency),
+        metric_samples(points[i], "e2e_ms"));
   html += "</div><h2>Against concurrency</h2><div>";
   html += line_chart("ttft-vs-concurrency", "TTFT p50 vs concurrency", "concurrent requests",
                      "TTFT p50 (ms)", values(ttft_by_image));

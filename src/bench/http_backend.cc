@@ -6,8 +6,8 @@
 
 #include <chrono>
 #include <exception>
-#include <random>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "bench/synthetic_image.h"
 #include "core/error.h"
@@ -27,7 +27,8 @@ class StreamReader {
  public:
   explicit StreamReader(const std::string& url) : url_(url) {}
 
-  // Returns false (stopping the transfer) on a malformed or failed stream; rethrow_stream_error() rethrows.
+  // Returns false (stopping the transfer) on a malformed or failed stream; rethrow_stream_error()
+  // rethrows.
   bool feed(const char* data, size_t size) {
     try {
       parse(data, size);
@@ -97,8 +98,10 @@ class StreamReader {
     const Json& delta = choices[0].value("delta", Json::object());
     const Json content = delta.value("content", Json(""));
     if (!content.is_string() || content.get<std::string>().empty()) return;
-    if (first_) gaps_.push_back(ms_between(last_, now));
-    else first_ = now;
+    if (first_)
+      gaps_.push_back(ms_between(last_, now));
+    else
+      first_ = now;
     last_ = now;
   }
 
@@ -136,7 +139,9 @@ std::string HttpBackend::body_for(int64_t index) const {
           : point_.image;
   Json messages = Json::array();
   if (unique)
-    messages.push_back({{"role", "system"}, {"content", fmt::format("bench run {:016x} request {}", run_nonce_, index)}});
+    messages.push_back(
+        {{"role", "system"},
+         {"content", fmt::format("bench run {:016x} request {}", run_nonce_, index)}});
   messages.push_back(
       {{"role", "user"},
        {"content",

@@ -49,7 +49,8 @@ void InProcessBackend::begin_point(const PointSpec& point) {
   }
   scheduler_ = std::make_unique<engine::Scheduler>(*model_, prompts_.tokenizer(), options);
   point_ = point;
-  if (!shape_.include_preprocess) prepared_ = prompts_.build(request_for(point_), io::MediaPolicy{});
+  if (!shape_.include_preprocess)
+    prepared_ = prompts_.build(request_for(point_), io::MediaPolicy{});
 }
 
 RequestSample InProcessBackend::submit_and_wait(io::Prompt prompt, double preprocess_ms) const {
@@ -64,8 +65,10 @@ RequestSample InProcessBackend::submit_and_wait(io::Prompt prompt, double prepro
   engine::RequestCallbacks callbacks;
   callbacks.on_token = [seen](const engine::TokenEvent&) {
     const auto now = Clock::now();
-    if (seen->first) seen->sample.itl_ms.push_back(ms_between(seen->last, now));
-    else seen->first = now;
+    if (seen->first)
+      seen->sample.itl_ms.push_back(ms_between(seen->last, now));
+    else
+      seen->first = now;
     seen->last = now;
   };
   callbacks.on_finish = [seen](engine::GenerationResult&& result) {

@@ -14,15 +14,21 @@ const std::vector<std::string> kStages = {"preprocess_ms", "queue_ms", "vision_m
                                           "prefill_ms",    "other_ms", "decode_ms"};
 
 Json summary_json(const Summary& s) {
-  return Json{{"count", s.count}, {"min", s.min},   {"mean", s.mean}, {"std", s.stddev},
-              {"p50", s.p50},     {"p90", s.p90},   {"p95", s.p95},   {"p99", s.p99},
-              {"max", s.max}};
+  return Json{{"count", s.count}, {"min", s.min}, {"mean", s.mean},
+              {"std", s.stddev},  {"p50", s.p50}, {"p90", s.p90},
+              {"p95", s.p95},     {"p99", s.p99}, {"max", s.max}};
 }
 
 Json sample_json(const RequestSample& s) {
-  Json j{{"ttft_ms", s.ttft_ms},       {"e2e_ms", s.e2e_ms},       {"output_tokens", s.output_tokens},
-         {"preprocess_ms", s.preprocess_ms}, {"queue_ms", s.queue_ms}, {"vision_ms", s.vision_ms},
-         {"prefill_ms", s.prefill_ms}, {"other_ms", s.other_ms()}, {"decode_ms", s.decode_ms()}};
+  Json j{{"ttft_ms", s.ttft_ms},
+         {"e2e_ms", s.e2e_ms},
+         {"output_tokens", s.output_tokens},
+         {"preprocess_ms", s.preprocess_ms},
+         {"queue_ms", s.queue_ms},
+         {"vision_ms", s.vision_ms},
+         {"prefill_ms", s.prefill_ms},
+         {"other_ms", s.other_ms()},
+         {"decode_ms", s.decode_ms()}};
   const auto tpot = s.tpot_ms();
   j["tpot_ms"] = tpot ? Json(*tpot) : Json(nullptr);
   j["sent_at_s"] = s.sent_at_s;
@@ -38,13 +44,15 @@ std::string mib(std::optional<int64_t> bytes) {
   return bytes ? fmt::format("{:.0f} MiB", double(*bytes) / (1 << 20)) : "n/a";
 }
 
-std::string ms(double value) { return format_duration(value / 1e3); }
+std::string ms(double value) {
+  return format_duration(value / 1e3);
+}
 
 }  // namespace
 
 const std::vector<std::string> kLatencyMetrics = {
-    "ttft_ms",    "tpot_ms",  "itl_ms",   "e2e_ms",    "preprocess_ms", "queue_ms",
-    "vision_ms",  "prefill_ms", "other_ms", "decode_ms", "output_tokens"};
+    "ttft_ms",   "tpot_ms",    "itl_ms",   "e2e_ms",    "preprocess_ms", "queue_ms",
+    "vision_ms", "prefill_ms", "other_ms", "decode_ms", "output_tokens"};
 
 std::vector<double> metric_samples(const PointResult& point, const std::string& metric) {
   std::vector<double> out;
@@ -88,9 +96,12 @@ std::optional<double> sla_metric(const PointResult& point, const std::string& na
 }
 
 Json report_json(const RunInfo& info, const std::vector<PointResult>& points) {
-  Json run{{"mode", info.mode},       {"target", info.target},
-           {"command", info.command}, {"date", info.date},
-           {"machine", info.machine}, {"timer_overhead_ns", info.timer_overhead_ns},
+  Json run{{"mode", info.mode},
+           {"target", info.target},
+           {"command", info.command},
+           {"date", info.date},
+           {"machine", info.machine},
+           {"timer_overhead_ns", info.timer_overhead_ns},
            {"load_ms", info.load_ms ? Json(*info.load_ms) : Json(nullptr)},
            {"settings", info.settings}};
   Json list = Json::array();
@@ -135,16 +146,17 @@ Json report_json(const RunInfo& info, const std::vector<PointResult>& points) {
 }
 
 std::string terminal_report(const RunInfo& info, const std::vector<PointResult>& points) {
-  std::string out = fmt::format("glimpse bench ({}: {}) | timer overhead {:.0f} ns{}\n", info.mode,
-                                info.target, info.timer_overhead_ns,
-                                info.load_ms ? fmt::format(" | model load {}", ms(*info.load_ms)) : "");
+  std::string out =
+      fmt::format("glimpse bench ({}: {}) | timer overhead {:.0f} ns{}\n", info.mode, info.target,
+                  info.timer_overhead_ns,
+                  info.load_ms ? fmt::format(" | model load {}", ms(*info.load_ms)) : "");
   for (const auto& p : points) {
-    out += fmt::format("\n{} @ concurrency {}: {} requests in {}, {:.2f} req/s, {:.1f} tok/s, peak RSS {}\n",
-                       p.spec.label, p.spec.concurrency, p.samples.size(),
-                       format_duration(p.measured_seconds), p.requests_per_second(),
-                       p.tokens_per_second(), mib(p.peak_rss_bytes));
-    out += fmt::format("  cold first call: TTFT {}, end-to-end {} ({} tokens)\n", ms(p.cold.ttft_ms),
-                       ms(p.cold.e2e_ms), p.cold.output_tokens);
+    out += fmt::format(
+        "\n{} @ concurrency {}: {} requests in {}, {:.2f} req/s, {:.1f} tok/s, peak RSS {}\n",
+        p.spec.label, p.spec.concurrency, p.samples.size(), format_duration(p.measured_seconds),
+        p.requests_per_second(), p.tokens_per_second(), mib(p.peak_rss_bytes));
+    out += fmt::format("  cold first call: TTFT {}, end-to-end {} ({} tokens)\n",
+                       ms(p.cold.ttft_ms), ms(p.cold.e2e_ms), p.cold.output_tokens);
     if (!p.timeit.repeat_seconds.empty()) {
       out += "  " + p.timeit.ipython_line() + "\n  " + p.timeit.best_line() + "\n";
       if (auto w = p.timeit.caching_warning(); !w.empty()) out += "  " + w + "\n";
@@ -157,8 +169,9 @@ std::string terminal_report(const RunInfo& info, const std::vector<PointResult>&
       const Summary s = summarize(metric_samples(p, m));
       if (s.count == 0) continue;
       if (m == "output_tokens") {
-        out += fmt::format("  {:<14}{:>6}{:>11.0f}{:>11.1f}{:>11.1f}{:>11.0f}{:>11.0f}{:>11.0f}{:>11.0f}\n",
-                           m, s.count, s.min, s.mean, s.stddev, s.p50, s.p90, s.p95, s.p99);
+        out += fmt::format(
+            "  {:<14}{:>6}{:>11.0f}{:>11.1f}{:>11.1f}{:>11.0f}{:>11.0f}{:>11.0f}{:>11.0f}\n", m,
+            s.count, s.min, s.mean, s.stddev, s.p50, s.p90, s.p95, s.p99);
         continue;
       }
       out += fmt::format("  {:<14}{:>6}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}{:>11}\n", m, s.count,
@@ -167,8 +180,9 @@ std::string terminal_report(const RunInfo& info, const std::vector<PointResult>&
     }
     const int64_t mismatches = usage_mismatches(p);
     if (mismatches > 0)
-      out += fmt::format("  {} requests: the server's usage count is missing or below the chunks received\n",
-                         mismatches);
+      out += fmt::format(
+          "  {} requests: the server's usage count is missing or below the chunks received\n",
+          mismatches);
     out += fmt::format("  stages add up to end-to-end within {:.2f} %\n", stage_sum_error(p) * 100);
   }
   return out;
@@ -180,17 +194,20 @@ std::string markdown_report(const RunInfo& info, const std::vector<PointResult>&
       "{:.0f} ns{}\n\n",
       info.target, info.mode, info.date, info.machine, info.command, info.timer_overhead_ns,
       info.load_ms ? fmt::format("\n- model load: {}", ms(*info.load_ms)) : "");
-  out += "| image | conc. | n | TTFT p50 | TTFT p90 | TPOT p50 | ITL p50 | ITL p99 | e2e p50 | e2e p90 "
-         "| req/s | tok/s | peak RSS | cold TTFT |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
+  out +=
+      "| image | conc. | n | TTFT p50 | TTFT p90 | TPOT p50 | ITL p50 | ITL p99 | e2e p50 | e2e "
+      "p90 "
+      "| req/s | tok/s | peak RSS | cold TTFT "
+      "|\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n";
   for (const auto& p : points) {
     auto s = [&](const char* m) { return summarize(metric_samples(p, m)); };
     const Summary ttft = s("ttft_ms"), tpot = s("tpot_ms"), itl = s("itl_ms"), e2e = s("e2e_ms");
-    out += fmt::format("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2f} | {:.1f} | {} | {} |\n",
-                       p.spec.label, p.spec.concurrency, p.samples.size(), ms(ttft.p50),
-                       ms(ttft.p90), tpot.count ? ms(tpot.p50) : "n/a", itl.count ? ms(itl.p50) : "n/a",
-                       itl.count ? ms(itl.p99) : "n/a", ms(e2e.p50), ms(e2e.p90),
-                       p.requests_per_second(), p.tokens_per_second(), mib(p.peak_rss_bytes),
-                       ms(p.cold.ttft_ms));
+    out += fmt::format(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.2f} | {:.1f} | {} | {} |\n",
+        p.spec.label, p.spec.concurrency, p.samples.size(), ms(ttft.p50), ms(ttft.p90),
+        tpot.count ? ms(tpot.p50) : "n/a", itl.count ? ms(itl.p50) : "n/a",
+        itl.count ? ms(itl.p99) : "n/a", ms(e2e.p50), ms(e2e.p90), p.requests_per_second(),
+        p.tokens_per_second(), mib(p.peak_rss_bytes), ms(p.cold.ttft_ms));
   }
   out += "\nMean stage times (they add up to end-to-end):\n\n| image | conc. |";
   for (const auto& st : kStages) out += " " + st.substr(0, st.size() - 3) + " |";
@@ -208,14 +225,15 @@ std::string markdown_report(const RunInfo& info, const std::vector<PointResult>&
 
 std::string csv_report(const std::vector<PointResult>& points) {
   std::string out =
-      "image,width,height,concurrency,metric,count,min,mean,std,p50,p90,p95,p99,max,rps,tokens_per_s\n";
+      "image,width,height,concurrency,metric,count,min,mean,std,p50,p90,p95,p99,max,rps,tokens_per_"
+      "s\n";
   for (const auto& p : points)
     for (const auto& m : kLatencyMetrics) {
       const Summary s = summarize(metric_samples(p, m));
       out += fmt::format("\"{}\",{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", p.spec.label,
-                         p.spec.width, p.spec.height, p.spec.concurrency, m, s.count, s.min,
-                         s.mean, s.stddev, s.p50, s.p90, s.p95, s.p99, s.max,
-                         p.requests_per_second(), p.tokens_per_second());
+                         p.spec.width, p.spec.height, p.spec.concurrency, m, s.count, s.min, s.mean,
+                         s.stddev, s.p50, s.p90, s.p95, s.p99, s.max, p.requests_per_second(),
+                         p.tokens_per_second());
     }
   return out;
 }

@@ -108,7 +108,8 @@ PointResult run_point(Backend& backend, PointSpec spec, const Discipline& d,
   if (spec.concurrency < 1)
     fail(ErrorKind::kInvalidArgument, "concurrency {} must be at least 1", spec.concurrency);
   if (d.repeats < 1) fail(ErrorKind::kInvalidArgument, "-r {} must be at least 1", d.repeats);
-  if (d.loops && *d.loops < 1) fail(ErrorKind::kInvalidArgument, "-n {} must be at least 1", *d.loops);
+  if (d.loops && *d.loops < 1)
+    fail(ErrorKind::kInvalidArgument, "-n {} must be at least 1", *d.loops);
   backend.begin_point(spec);
   reset_peak_rss();
   PointResult result;
@@ -175,7 +176,8 @@ std::optional<int64_t> peak_rss_bytes() {
 }
 
 void reset_peak_rss() {
-  // Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so each point's peak is its own.
+  // Linux: writing 5 to clear_refs resets VmHWM to the current RSS, so each point's peak is its
+  // own.
   std::ofstream("/proc/self/clear_refs") << "5";
 }
 

@@ -126,8 +126,9 @@ void progress_bar(const std::string& label, int64_t done, int64_t total) {
   constexpr int kWidth = 30;
   const int filled = total > 0 ? int(kWidth * done / total) : 0;
   std::fprintf(stderr, "\r%s [%s%s] %lld/%lld requests", label.c_str(),
-               std::string(size_t(filled), '#').c_str(), std::string(size_t(kWidth - filled), ' ').c_str(),
-               static_cast<long long>(done), static_cast<long long>(total));
+               std::string(size_t(filled), '#').c_str(),
+               std::string(size_t(kWidth - filled), ' ').c_str(), static_cast<long long>(done),
+               static_cast<long long>(total));
   std::fflush(stderr);
 }
 
@@ -135,7 +136,8 @@ void progress_bar(const std::string& label, int64_t done, int64_t total) {
 bool report_sla(const std::string& spec, const std::vector<bench::PointResult>& points) {
   const auto clauses = bench::parse_sla(spec);
   bool all = true;
-  std::string out = fmt::format("\nSLA {}\n{:<24}{:<22}{:>14}  {}\n", spec, "point", "clause", "measured", "verdict");
+  std::string out = fmt::format("\nSLA {}\n{:<24}{:<22}{:>14}  {}\n", spec, "point", "clause",
+                                "measured", "verdict");
   for (const auto& p : points) {
     const auto verdicts =
         bench::evaluate_sla(clauses, [&](const std::string& m) { return bench::sla_metric(p, m); });
@@ -157,6 +159,10 @@ bool report_sla(const std::string& spec, const std::vector<bench::PointResult>& 
 int run_bench(BenchOptions& o) {
   if (!o.url.empty() && o.model_flag->count() > 0)
     fail(ErrorKind::kInvalidArgument, "give --model (in-process) or --url (a server), not both");
+  if (!o.url.empty() && o.include_preprocess)
+    fail(ErrorKind::kInvalidArgument,
+         "--include-preprocess is in-process only: over HTTP the server always preprocesses, and "
+         "its share is reported from the server's timings");
   if (o.request_rate < 0 || o.duration <= 0)
     fail(ErrorKind::kInvalidArgument, "--request-rate must be >= 0 and --duration > 0");
   if (!o.sla.empty()) bench::parse_sla(o.sla);  // a bad SLA fails before the run, not after
@@ -171,10 +177,14 @@ int run_bench(BenchOptions& o) {
   info.date = utc_now();
   info.machine = machine_line();
   info.timer_overhead_ns = bench::timer_overhead_ns();
-  info.settings = {{"prompt", o.shape.prompt},       {"max_tokens", o.shape.max_tokens},
-                   {"ignore_eos", o.shape.ignore_eos}, {"cache", o.cache},
-                   {"include_preprocess", o.include_preprocess}, {"warmup", o.discipline.warmup},
-                   {"repeats", o.discipline.repeats},  {"request_rate", o.request_rate},
+  info.settings = {{"prompt", o.shape.prompt},
+                   {"max_tokens", o.shape.max_tokens},
+                   {"ignore_eos", o.shape.ignore_eos},
+                   {"cache", o.cache},
+                   {"include_preprocess", o.include_preprocess},
+                   {"warmup", o.discipline.warmup},
+                   {"repeats", o.discipline.repeats},
+                   {"request_rate", o.request_rate},
                    {"duration_s", o.duration}};
   std::unique_ptr<bench::Backend> backend;
   if (o.url.empty()) {
@@ -195,13 +205,14 @@ int run_bench(BenchOptions& o) {
   for (auto& spec : workload_points(o)) {
     const std::string label = fmt::format("{} @ {}", spec.label, spec.concurrency);
     bench::Progress progress;
-    if (show_progress) progress = [&](int64_t done, int64_t total) { progress_bar(label, done, total); };
+    if (show_progress)
+      progress = [&](int64_t done, int64_t total) { progress_bar(label, done, total); };
     results.push_back(bench::run_point(*backend, std::move(spec), o.discipline, progress));
     if (show_progress) std::fputs("\r\033[K", stderr);
   }
 
-  const std::string text = o.markdown ? bench::markdown_report(info, results)
-                                      : bench::terminal_report(info, results);
+  const std::string text =
+      o.markdown ? bench::markdown_report(info, results) : bench::terminal_report(info, results);
   std::fputs(text.c_str(), stdout);
   if (!o.json_file.empty())
     write_file(o.json_file, bench::report_json(info, results).dump(1) + "\n", "--json");
@@ -263,7 +274,8 @@ const CommandRegistrar kRegister(60, [](CLI::App& app) -> std::function<int()> {
       ->check(CLI::Range(int64_t(0), int64_t(1000)))
       ->capture_default_str();
   cmd->add_option("--seed", o->discipline.seed, "Seed of the Poisson arrival times");
-  cmd->add_option("--sla", o->sla, "e.g. \"ttft_p90<100ms,tpot_p50<20ms,rps>=50\" (exit 1 on failure)");
+  cmd->add_option("--sla", o->sla,
+                  "e.g. \"ttft_p90<100ms,tpot_p50<20ms,rps>=50\" (exit 1 on failure)");
   cmd->add_option("--json", o->json_file, "Write the full report with raw samples here");
   cmd->add_option("--csv", o->csv_file, "Write one row per point and metric here");
   cmd->add_option("--html", o->html_file, "Write a self-contained HTML report with charts here");

@@ -101,9 +101,9 @@ TEST(HtmlReport, HasEveryChartAndNoExternalResources) {
   points[1].spec.label = "1024x1024";
   points[1].spec.width = points[1].spec.height = 1024;
   const std::string html = html_report(info, points);
-  for (const char* id : {"id=\"summary\"", "id=\"histogram-0\"", "id=\"histogram-1\"",
-                         "id=\"ttft-vs-concurrency\"", "id=\"throughput-vs-concurrency\"",
-                         "id=\"latency-vs-resolution\""})
+  for (const char* id :
+       {"id=\"summary\"", "id=\"histogram-0\"", "id=\"histogram-1\"", "id=\"ttft-vs-concurrency\"",
+        "id=\"throughput-vs-concurrency\"", "id=\"latency-vs-resolution\""})
     EXPECT_NE(html.find(id), std::string::npos) << id;
   EXPECT_NE(html.find("models/&lt;demo&gt;"), std::string::npos);
   EXPECT_EQ(html.find("src=\"http"), std::string::npos);

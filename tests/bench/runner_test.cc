@@ -56,7 +56,7 @@ TEST(RunPoint, KeepsTheColdCallApartAndCountsLoopsRepeatsAndConcurrency) {
   EXPECT_DOUBLE_EQ(r.cold.e2e_ms, 30);
   EXPECT_EQ(r.samples.size(), 2u * 3u * 4u);
   for (const auto& s : r.samples) EXPECT_DOUBLE_EQ(s.e2e_ms, 2);  // the cold call is not mixed in
-  EXPECT_EQ(backend.prepared_, 1 + 4 + 24);                        // cold + warm-up + timed
+  EXPECT_EQ(backend.prepared_, 1 + 4 + 24);                       // cold + warm-up + timed
   EXPECT_EQ(backend.max_running_, 4);
   EXPECT_EQ(r.timeit.loops, 2);
   ASSERT_EQ(r.timeit.repeat_seconds.size(), 3u);
