@@ -307,6 +307,7 @@ void Scheduler::finish(Sequence& seq) {
   GenerationResult& result = seq.stream->result();
   Timings& t = result.timings;
   t.preprocess_ms = seq.preprocess_ms;
+  t.queue_ms = seq.admitted ? ms_between(seq.arrival, *seq.admitted) : 0;
   t.vision_ms = seq.vision_ms;
   t.prefill_ms =
       seq.prompt_done && seq.prefill_start ? ms_between(*seq.prefill_start, *seq.prompt_done) : 0;
@@ -348,7 +349,11 @@ void Scheduler::step() {
   for (size_t i = 0; i < running_.size() && budget > 0; ++i) {
     Sequence& seq = *running_[i];
     if (seq.blocks.empty()) continue;  // preempted earlier in this step
-    const int64_t take = std::min(seq.known_tokens() - seq.computed, budget);
+    // Prompt chunks end at the prompt: only prompt tokens take image embeddings (a recomputed
+    // sequence's generated tokens follow in their own chunk).
+    const int64_t until =
+        seq.computed < seq.prompt_tokens() ? seq.prompt_tokens() : seq.known_tokens();
+    const int64_t take = std::min(until - seq.computed, budget);
     if (take <= 0) continue;
     while (!ensure_blocks(seq, seq.computed + take)) {
       // Out of blocks: preempt the most recently admitted other request, or wait if none.

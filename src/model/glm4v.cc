@@ -40,12 +40,15 @@ KvCache Glm4vModel::new_cache(int64_t capacity_tokens) const {
 
 void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t image_token_id,
                        const Tensor* image_embeds, int64_t first_row) {
+  // Without embeddings every token keeps its own embedding: an <|image|> id the model generated is
+  // an ordinary token, as in transformers' decode steps (only prompt images are spliced).
+  if (!image_embeds) return;
   const int64_t width = hidden.size(1);
-  if (image_embeds && (image_embeds->dtype() != DType::kF32 || image_embeds->dim() != 2 ||
-                       image_embeds->size(1) != width))
+  if ((image_embeds->dtype() != DType::kF32 || image_embeds->dim() != 2 ||
+       image_embeds->size(1) != width))
     fail(ErrorKind::kInvalidArgument, "forward: image_embeds must be F32 [rows, {}], got {} {}",
          width, dtype_name(image_embeds->dtype()), shape_string(image_embeds->shape()));
-  const int64_t available = image_embeds ? image_embeds->size(0) : 0;
+  const int64_t available = image_embeds->size(0);
   int64_t row = first_row;
   for (size_t i = 0; i < ids.size(); ++i) {
     if (ids[i] != image_token_id) continue;
@@ -65,7 +68,7 @@ Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions
   int64_t image_tokens = 0;
   for (int32_t id : ids) image_tokens += id == impl_->config.image_token_id;
   const int64_t embed_rows = image_embeds ? image_embeds->size(0) : 0;
-  if (image_tokens != embed_rows)
+  if (image_embeds && image_tokens != embed_rows)
     fail(ErrorKind::kInvalidArgument,
          "forward: {} image tokens in the ids but {} image embedding rows", image_tokens,
          embed_rows);

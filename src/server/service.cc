@@ -298,7 +298,8 @@ Json Service::chat_completion(const Json& body) {
   auto state = new_state(true, request, options_.served_model_name);
   double preprocess_ms = 0;
   try {
-    submit(build_chat_prompt(request, &preprocess_ms), request.options, preprocess_ms, state);
+    io::Prompt prompt = build_chat_prompt(request, &preprocess_ms);  // before reading preprocess_ms
+    submit(std::move(prompt), request.options, preprocess_ms, state);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
@@ -314,7 +315,8 @@ StreamHandle Service::chat_completion_stream(const Json& body) {
   state->channel = std::make_shared<EventChannel>();
   double preprocess_ms = 0;
   try {
-    submit(build_chat_prompt(request, &preprocess_ms), request.options, preprocess_ms, state);
+    io::Prompt prompt = build_chat_prompt(request, &preprocess_ms);  // before reading preprocess_ms
+    submit(std::move(prompt), request.options, preprocess_ms, state);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
@@ -329,7 +331,8 @@ Json Service::completion(const Json& body) {
   auto state = new_state(false, request, options_.served_model_name);
   double preprocess_ms = 0;
   try {
-    submit(build_text_prompt(request, &preprocess_ms), request.options, preprocess_ms, state);
+    io::Prompt prompt = build_text_prompt(request, &preprocess_ms);  // before reading preprocess_ms
+    submit(std::move(prompt), request.options, preprocess_ms, state);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
@@ -354,7 +357,8 @@ StreamHandle Service::completion_stream(const Json& body) {
   state->channel = std::make_shared<EventChannel>();
   double preprocess_ms = 0;
   try {
-    submit(build_text_prompt(request, &preprocess_ms), request.options, preprocess_ms, state);
+    io::Prompt prompt = build_text_prompt(request, &preprocess_ms);  // before reading preprocess_ms
+    submit(std::move(prompt), request.options, preprocess_ms, state);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }

@@ -217,5 +217,23 @@ TEST_F(SchedulerTest, RefusesWhenTheQueueIsFullAndRejectsImpossiblePrompts) {
   EXPECT_THROW(scheduler.submit(huge, greedy(1), {}), Error);
 }
 
+TEST_F(SchedulerTest, GeneratedImageTokenIsAnOrdinaryToken) {
+  // A model may emit <|image|>; feeding it back must use its own embedding, as transformers' decode
+  // steps do, not ask for image embeddings.
+  const auto image = int32_t(model_->config().image_token_id);
+  const std::vector<int32_t> ids{1, 2, image};
+  const model::MropePositions positions = model_->rope_positions(std::vector<int32_t>{1, 2, 3}, {});
+  model::KvCache cache = model_->new_cache(8);
+  EXPECT_NO_THROW(model_->forward(ids, positions.positions, nullptr, cache));
+  model::KvBlockPool pool(model_->config(), 1, 8);
+  const std::vector<int32_t> table{0};
+  model::SequenceChunk chunk;
+  chunk.ids = ids;
+  chunk.positions = positions.positions;
+  chunk.block_table = table;
+  chunk.want_logits = true;
+  EXPECT_NO_THROW(model::forward_batch(*model_, std::vector<model::SequenceChunk>{chunk}, pool));
+}
+
 }  // namespace
 }  // namespace glimpse::engine

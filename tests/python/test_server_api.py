@@ -53,7 +53,9 @@ def test_chat_completion_non_stream(server):
     entry = choice["logprobs"]["content"][0]
     assert {"token", "token_id", "logprob", "top_logprobs"} <= entry.keys()
     assert len(entry["top_logprobs"]) == 3
-    assert body["timings"]["ttft"] > 0
+    timings = body["timings"]
+    assert timings["ttft"] > 0 and timings["preprocess"] > 0 and timings["queue"] >= 0
+    assert timings["total"] >= timings["ttft"] >= timings["preprocess"]
 
 
 def test_stream_equals_non_stream(server):
