@@ -5,6 +5,11 @@
 //
 //   cmake --preset fuzz -B build/<you>-fuzz && cmake --build build/<you>-fuzz --target template_fuzz
 //   build/<you>-fuzz/fuzz/template_fuzz fuzz/corpus/template_fuzz -runs=1000000
+//
+// 2026-11-25, dev box (2 shared cores, load ~15), -max_len=4096 -timeout=10: two runs of
+// 1,000,000 executions each without a finding: 785 s (1273 exec/s) from the seeds, and 1545 s
+// (647 exec/s, coverage 7455 edges, peak RSS 782 MB) on the final code from the seeds plus the
+// first run's corpus. The slowest input took under 1 s.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
