@@ -269,19 +269,6 @@ void Service::submit(io::Prompt prompt, const GenerationOptions& options, double
 
 namespace {
 
-template <typename Parsed>
-std::shared_ptr<Service::Submitted> new_state(bool chat, const Parsed& request,
-                                              const std::string& model) {
-  auto state = std::make_shared<Service::Submitted>();
-  state->chat = chat;
-  state->stream = request.options.stream;
-  state->include_usage = request.options.include_usage;
-  state->id = chat ? engine::new_completion_id() : "cmpl-" + engine::new_completion_id().substr(9);
-  state->model = model;
-  state->created = unix_now();
-  return state;
-}
-
 engine::GenerationResult wait_for(Service::Submitted& state) {
   std::unique_lock lock(state.mutex);
   state.done.wait(lock, [&] { return state.result || state.error; });
@@ -291,51 +278,53 @@ engine::GenerationResult wait_for(Service::Submitted& state) {
 
 }  // namespace
 
-Json Service::chat_completion(const Json& body) {
-  ChatCompletionRequest request = parse_chat_completion(body);
-  check_model(request.model);
+std::shared_ptr<Service::Submitted> Service::start(const Json& body, bool chat) {
+  std::optional<ChatCompletionRequest> chat_request;
+  std::optional<CompletionRequest> text_request;
+  if (chat)
+    chat_request = parse_chat_completion(body);
+  else
+    text_request = parse_completion(body);
+  const GenerationOptions& options = chat ? chat_request->options : text_request->options;
+  check_model(chat ? chat_request->model : text_request->model);
   check_ready();
-  auto state = new_state(true, request, options_.served_model_name);
+
+  auto state = std::make_shared<Submitted>();
+  state->chat = chat;
+  state->stream = options.stream;
+  state->include_usage = options.include_usage;
+  state->id = chat ? engine::new_completion_id() : "cmpl-" + engine::new_completion_id().substr(9);
+  state->model = options_.served_model_name;
+  state->created = unix_now();
+  if (state->stream) state->channel = std::make_shared<EventChannel>();
   double preprocess_ms = 0;
   try {
-    io::Prompt prompt = build_chat_prompt(request, &preprocess_ms);  // before reading preprocess_ms
-    submit(std::move(prompt), request.options, preprocess_ms, state);
+    io::Prompt prompt = chat ? build_chat_prompt(*chat_request, &preprocess_ms)
+                             : build_text_prompt(*text_request, &preprocess_ms);
+    submit(std::move(prompt), options, preprocess_ms, state);
   } catch (const Error& e) {
     throw ApiException(api_error_from(e));
   }
+  return state;
+}
+
+StreamHandle Service::stream_handle(std::shared_ptr<Submitted> state) {
+  engine::Scheduler* scheduler = scheduler_.get();
+  return {state->channel, [scheduler, state] { scheduler->cancel(state->request_id); }};
+}
+
+Json Service::chat_completion(const Json& body) {
+  auto state = start(body, true);
   return engine::chat_completion_json(wait_for(*state), prompts_->tokenizer(),
                                       {state->id, state->model, state->created});
 }
 
 StreamHandle Service::chat_completion_stream(const Json& body) {
-  ChatCompletionRequest request = parse_chat_completion(body);
-  check_model(request.model);
-  check_ready();
-  auto state = new_state(true, request, options_.served_model_name);
-  state->channel = std::make_shared<EventChannel>();
-  double preprocess_ms = 0;
-  try {
-    io::Prompt prompt = build_chat_prompt(request, &preprocess_ms);  // before reading preprocess_ms
-    submit(std::move(prompt), request.options, preprocess_ms, state);
-  } catch (const Error& e) {
-    throw ApiException(api_error_from(e));
-  }
-  engine::Scheduler* scheduler = scheduler_.get();
-  return {state->channel, [scheduler, state] { scheduler->cancel(state->request_id); }};
+  return stream_handle(start(body, true));
 }
 
 Json Service::completion(const Json& body) {
-  CompletionRequest request = parse_completion(body);
-  check_model(request.model);
-  check_ready();
-  auto state = new_state(false, request, options_.served_model_name);
-  double preprocess_ms = 0;
-  try {
-    io::Prompt prompt = build_text_prompt(request, &preprocess_ms);  // before reading preprocess_ms
-    submit(std::move(prompt), request.options, preprocess_ms, state);
-  } catch (const Error& e) {
-    throw ApiException(api_error_from(e));
-  }
+  auto state = start(body, false);
   const engine::GenerationResult result = wait_for(*state);
   Json chat = engine::chat_completion_json(result, prompts_->tokenizer(),
                                            {state->id, state->model, state->created});
@@ -350,20 +339,7 @@ Json Service::completion(const Json& body) {
 }
 
 StreamHandle Service::completion_stream(const Json& body) {
-  CompletionRequest request = parse_completion(body);
-  check_model(request.model);
-  check_ready();
-  auto state = new_state(false, request, options_.served_model_name);
-  state->channel = std::make_shared<EventChannel>();
-  double preprocess_ms = 0;
-  try {
-    io::Prompt prompt = build_text_prompt(request, &preprocess_ms);  // before reading preprocess_ms
-    submit(std::move(prompt), request.options, preprocess_ms, state);
-  } catch (const Error& e) {
-    throw ApiException(api_error_from(e));
-  }
-  engine::Scheduler* scheduler = scheduler_.get();
-  return {state->channel, [scheduler, state] { scheduler->cancel(state->request_id); }};
+  return stream_handle(start(body, false));
 }
 
 Json Service::models() const {

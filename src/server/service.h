@@ -78,6 +78,9 @@ class Service {
   struct Submitted;  // one request in flight (service.cc)
 
  private:
+  // Parses, validates, builds the prompt and submits a (chat) completion request.
+  std::shared_ptr<Submitted> start(const nlohmann::ordered_json& body, bool chat);
+  StreamHandle stream_handle(std::shared_ptr<Submitted> state);
   engine::GenerationParams generation_params(const GenerationOptions& options) const;
   void check_model(const std::string& requested) const;
   void check_ready() const;
