@@ -196,6 +196,15 @@ TEST_F(RunCliTest, BadInputExitsWithAMessageNotACrash) {
 
   r = run("--model " + shell_quoted((dir / "no_model").string()) + " --prompt hi");
   EXPECT_EQ(r.exit_code, 3) << r.err;
+
+  // A well-formed config the engine does not implement: exit code 4 (unsupported), naming it.
+  fs::copy(golden_dir() / "models" / "tiny-a", dir / "yarn_model");
+  json config = read_json_file(dir / "yarn_model" / "config.json");
+  config["text_config"]["rope_parameters"]["rope_type"] = "yarn";
+  std::ofstream(dir / "yarn_model" / "config.json") << config.dump();
+  r = run("--model " + shell_quoted((dir / "yarn_model").string()) + " --prompt hi");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("rope_type"), std::string::npos) << r.err;
 }
 
 }  // namespace
