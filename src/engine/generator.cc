@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "engine/stop.h"
+#include "engine/token_stream.h"
 #include "io/tokenizer.h"
 
 namespace glimpse::engine {
@@ -80,20 +81,17 @@ GenerationResult Generator::generate(const io::Prompt& prompt, const GenerationP
     fail(ErrorKind::kInvalidArgument, "max_tokens: {} (must be at least 1)", *params.max_tokens);
   const int64_t max_tokens = std::min(params.max_tokens.value_or(context), context - prompt_tokens);
 
-  GenerationResult result;
-  result.prompt_ids = prompt.ids;
-  result.image_tokens = std::count(prompt.ids.begin(), prompt.ids.end(), config.image_token_id);
+  const int64_t image_tokens =
+      std::count(prompt.ids.begin(), prompt.ids.end(), config.image_token_id);
   int64_t expected_image_tokens = 0;
   for (const auto& image : prompt.images) expected_image_tokens += image.num_tokens;
-  if (result.image_tokens != expected_image_tokens)
+  if (image_tokens != expected_image_tokens)
     fail(ErrorKind::kInvalidArgument, "prompt: {} image tokens for {} image(s) of {} tokens",
-         result.image_tokens, prompt.images.size(), expected_image_tokens);
+         image_tokens, prompt.images.size(), expected_image_tokens);
 
-  Sampler sampler(params.sampling, prompt.ids, config.text.vocab_size);
-  StopChecker stop(
-      prompts_->tokenizer(),
-      StopConditions{eos_token_ids(), params.ignore_eos, params.stop, max_tokens, context},
-      prompt_tokens);
+  TokenStream stream(
+      prompts_->tokenizer(), params, prompt.ids, config.text.vocab_size,
+      StopConditions{eos_token_ids(), params.ignore_eos, params.stop, max_tokens, context});
 
   std::vector<model::ImageInput> images;
   std::vector<model::ImageGrid> grids;
@@ -112,31 +110,21 @@ GenerationResult Generator::generate(const io::Prompt& prompt, const GenerationP
   const auto prefill_end = Clock::now();
 
   Clock::time_point first_token_at;
-  for (int64_t index = 0;; ++index) {
-    const std::span<const float> scores(logits.data<float>(), size_t(logits.numel()));
-    const int32_t token = sampler.sample(scores);
-    GeneratedToken generated{token, std::nullopt};
-    if (params.sampling.logprobs)
-      generated.logprobs = compute_logprobs(scores, token, *params.sampling.logprobs);
-    StopChecker::Step step = stop.accept(token);
-    if (index == 0) first_token_at = Clock::now();
-    result.text += step.text;
-    result.tokens.push_back(std::move(generated));
-    if (on_token) {
-      const auto& last = result.tokens.back();
-      on_token(TokenEvent{index, token, std::move(step.text),
-                          last.logprobs ? &*last.logprobs : nullptr, step.finish});
-    }
-    if (step.finish) {
-      result.finish_reason = *step.finish;
-      break;
-    }
+  for (;;) {
+    const TokenEvent event =
+        stream.next(std::span<const float>(logits.data<float>(), size_t(logits.numel())));
+    if (event.index == 0) first_token_at = Clock::now();
+    if (on_token) on_token(event);
+    if (stream.finished()) break;
     // Generated tokens continue every M-RoPE axis together from the prompt's next position.
-    const int32_t fed[1] = {token};
-    logits = model_->forward(fed, decode_position(rope.next_position + index), nullptr, cache);
+    const int32_t fed[1] = {event.token_id};
+    logits =
+        model_->forward(fed, decode_position(rope.next_position + event.index), nullptr, cache);
   }
   const auto end = Clock::now();
 
+  GenerationResult result = std::move(stream.result());
+  result.image_tokens = image_tokens;
   Timings& t = result.timings;
   t.preprocess_ms = preprocess_ms;
   t.vision_ms = ms_between(vision_start, prefill_start);

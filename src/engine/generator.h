@@ -1,7 +1,7 @@
 // One request, start to finish, on one model: chat messages → prompt (template, images, tokens) →
 // vision tower → prefill → decode loop with the KV cache, reporting each token as it is made.
-// The pieces it strings together (Sampler, StopChecker) are per-request state the server's
-// scheduler reuses; this class is the single-request path `glimpse run` and the tests take.
+// The per-token part (TokenStream: Sampler + StopChecker) is shared with the server's scheduler;
+// this class is the single-request path `glimpse run`, the benchmark and the tests take.
 #pragma once
 
 #include <cstdint>
