@@ -9,30 +9,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-const char* type_name(const Json& v) {
-  switch (v.type()) {
-    case Json::value_t::null:
-      return "null";
-    case Json::value_t::object:
-      return "object";
-    case Json::value_t::array:
-      return "array";
-    case Json::value_t::string:
-      return "string";
-    case Json::value_t::boolean:
-      return "boolean";
-    case Json::value_t::number_integer:
-    case Json::value_t::number_unsigned:
-      return "integer";
-    case Json::value_t::number_float:
-      return "number";
-    default:
-      return "value";
-  }
-}
-
 [[noreturn]] void wrong_type(const std::string& field, const char* expected, const Json& got) {
-  reject(field, fmt::format("'{}' must be {}, got {}", field, expected, type_name(got)), 422);
+  reject(field, fmt::format("'{}' must be {}, got {}", field, expected, got.type_name()), 422);
 }
 
 // Optional typed fields: absent or null means "use the default".
