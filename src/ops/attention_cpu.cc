@@ -13,6 +13,7 @@
 
 #include "core/thread_pool.h"
 #include "ops/attention.h"
+#include "ops/shape_checks.h"
 #include "ops/softmax.h"
 
 namespace glimpse::ops::cpu {
@@ -30,12 +31,7 @@ Geometry check_qkv(const Tensor& q, const Tensor& k, const Tensor& v, const char
   check_f32(q, op, "q");
   check_f32(k, op, "k");
   check_f32(v, op, "v");
-  if (q.dim() != 3 || k.dim() != 3 || k.shape() != v.shape() || q.size(2) != k.size(2) ||
-      k.size(1) == 0 || q.size(1) % k.size(1) != 0)
-    fail(ErrorKind::kInvalidArgument,
-         "{}: q {} must be [n, heads, d] and k {}, v {} [keys, kv_heads, d] with kv_heads dividing "
-         "heads",
-         op, shape_string(q.shape()), shape_string(k.shape()), shape_string(v.shape()));
+  check_qkv_shapes(q, k, v, op);
   return {q.size(0), q.size(1), k.size(1), q.size(2), k.size(0)};
 }
 

@@ -4,6 +4,7 @@
 #include "ops/attention.h"
 #include "ops/common_cuda.h"
 #include "ops/kernels_cuda.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cuda {
 namespace {
@@ -13,12 +14,7 @@ cuda_kernels::AttentionArgs check_qkv(const Tensor& q, const Tensor& k, const Te
   check_gpu_f32(q, op, "q");
   check_gpu_f32(k, op, "k");
   check_gpu_f32(v, op, "v");
-  if (q.dim() != 3 || k.dim() != 3 || k.shape() != v.shape() || q.size(2) != k.size(2) ||
-      k.size(1) == 0 || q.size(1) % k.size(1) != 0)
-    fail(ErrorKind::kInvalidArgument,
-         "{}: q {} must be [n, heads, d] and k {}, v {} [keys, kv_heads, d] with kv_heads dividing "
-         "heads",
-         op, shape_string(q.shape()), shape_string(k.shape()), shape_string(v.shape()));
+  check_qkv_shapes(q, k, v, op);
   if (q.size(2) > cuda_kernels::kAttentionMaxHeadDim)
     fail(ErrorKind::kUnsupported, "{}: head_dim {} is over the CUDA kernel's {}", op, q.size(2),
          cuda_kernels::kAttentionMaxHeadDim);

@@ -4,6 +4,7 @@
 
 #include "core/thread_pool.h"
 #include "ops/grid_sample.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cpu {
 namespace {
@@ -23,13 +24,7 @@ std::array<float, 4> cubic_weights(float t) {
 Tensor bicubic_grid_sample(const Tensor& map, const Tensor& points) {
   check_f32(map, "bicubic_grid_sample", "map");
   check_f32(points, "bicubic_grid_sample", "points");
-  if (map.dim() != 3 || map.size(0) == 0 || map.size(1) == 0)
-    fail(ErrorKind::kInvalidArgument,
-         "bicubic_grid_sample: map must be [height, width, channels], got {}",
-         shape_string(map.shape()));
-  if (points.dim() != 2 || points.size(1) != 2)
-    fail(ErrorKind::kInvalidArgument, "bicubic_grid_sample: points must be [n, 2], got {}",
-         shape_string(points.shape()));
+  check_grid_sample_shapes(map, points);
   const int64_t height = map.size(0), width = map.size(1), channels = map.size(2),
                 n = points.size(0);
   Tensor out = Tensor::empty({n, channels}, DType::kF32);

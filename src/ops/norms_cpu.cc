@@ -2,6 +2,7 @@
 
 #include "core/thread_pool.h"
 #include "ops/norms.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cpu {
 namespace {
@@ -9,11 +10,7 @@ namespace {
 int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
   check_f32(x, op, "input");
   check_f32(weight, op, "weight");
-  const int64_t d = weight.numel();
-  if (d == 0 || x.dim() < 1 || x.size(-1) != d)
-    fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} features", op,
-         shape_string(x.shape()), d);
-  return d;
+  return check_row_shapes(x, weight, op);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "ops/common_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/norms.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cuda {
 namespace {
@@ -8,11 +9,7 @@ namespace {
 int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
   check_gpu_f32(x, op, "input");
   check_gpu_f32(weight, op, "weight");
-  const int64_t d = weight.numel();
-  if (x.dim() < 1 || x.size(-1) != d || d == 0)
-    fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} features", op,
-         shape_string(x.shape()), d);
-  return d;
+  return check_row_shapes(x, weight, op);
 }
 
 }  // namespace

@@ -1,0 +1,45 @@
+#include "ops/shape_checks.h"
+
+#include "core/error.h"
+
+namespace glimpse::ops {
+
+int64_t check_row_shapes(const Tensor& x, const Tensor& weight, const char* op) {
+  const int64_t d = weight.numel();
+  if (d == 0 || x.dim() < 1 || x.size(-1) != d)
+    fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} features", op,
+         shape_string(x.shape()), d);
+  return d;
+}
+
+void check_rotary_shapes(const Tensor& x, const Tensor& cos, const Tensor& sin) {
+  if (x.dim() != 3)
+    fail(ErrorKind::kInvalidArgument, "rotary: input must be [tokens, heads, head_dim], got {}",
+         shape_string(x.shape()));
+  const int64_t tokens = x.size(0), head_dim = x.size(2);
+  if (cos.dim() != 2 || cos.size(0) != tokens || cos.shape() != sin.shape() ||
+      2 * cos.size(1) > head_dim)
+    fail(ErrorKind::kInvalidArgument, "rotary: cos {} / sin {} must be [{}, ≤{}]",
+         shape_string(cos.shape()), shape_string(sin.shape()), tokens, head_dim / 2);
+}
+
+void check_grid_sample_shapes(const Tensor& map, const Tensor& points) {
+  if (map.dim() != 3 || map.size(0) == 0 || map.size(1) == 0)
+    fail(ErrorKind::kInvalidArgument,
+         "bicubic_grid_sample: map must be [height, width, channels], got {}",
+         shape_string(map.shape()));
+  if (points.dim() != 2 || points.size(1) != 2)
+    fail(ErrorKind::kInvalidArgument, "bicubic_grid_sample: points must be [n, 2], got {}",
+         shape_string(points.shape()));
+}
+
+void check_qkv_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const char* op) {
+  if (q.dim() != 3 || k.dim() != 3 || k.shape() != v.shape() || q.size(2) != k.size(2) ||
+      k.size(1) == 0 || q.size(1) % k.size(1) != 0)
+    fail(ErrorKind::kInvalidArgument,
+         "{}: q {} must be [n, heads, d] and k {}, v {} [keys, kv_heads, d] with kv_heads dividing "
+         "heads",
+         op, shape_string(q.shape()), shape_string(k.shape()), shape_string(v.shape()));
+}
+
+}  // namespace glimpse::ops

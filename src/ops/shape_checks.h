@@ -1,0 +1,20 @@
+// Shape contracts of the ops, checked once for both devices: X_cpu.cc and X_cuda.cc check where
+// their tensors live (check_f32 / check_gpu_f32), then call these.
+#pragma once
+
+#include <cstdint>
+
+#include "core/tensor.h"
+
+namespace glimpse::ops {
+
+// Row-wise ops over the last dimension (rms_norm, layer_norm): returns the row width.
+int64_t check_row_shapes(const Tensor& x, const Tensor& weight, const char* op);
+// rotary_inplace: x [tokens, heads, head_dim], cos and sin [tokens, pairs ≤ head_dim / 2].
+void check_rotary_shapes(const Tensor& x, const Tensor& cos, const Tensor& sin);
+// bicubic_grid_sample: map [height, width, channels], points [n, 2].
+void check_grid_sample_shapes(const Tensor& map, const Tensor& points);
+// Attention: q [n, heads, d], k and v [keys, kv_heads, d] with kv_heads dividing heads.
+void check_qkv_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const char* op);
+
+}  // namespace glimpse::ops
