@@ -1,9 +1,11 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "ops/paged_attention.h"
+#include "ops/paged_batch.h"
 
 namespace glimpse::ops::cpu {
 
@@ -67,6 +69,35 @@ Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tenso
       for (int64_t i = 0; i < d; ++i) o[i] = acc[size_t(i)] / running_sum;
     }
   });
+  return out;
+}
+
+// Row copies: the step's token t goes to row slots[t] of the pools.
+void store_kv(Tensor& k_pool, Tensor& v_pool, const Tensor& k, const Tensor& v,
+              const PagedBatch& batch) {
+  const PagedShape shape = check_store_kv(k_pool, v_pool, k, v, batch);
+  const int64_t row = shape.kv_heads * shape.head_dim;
+  const size_t bytes = size_t(row) * sizeof(float);
+  for (int64_t t = 0; t < batch.total_tokens; ++t) {
+    const int64_t slot = batch.host.slots[size_t(t)];
+    std::memcpy(k_pool.data<float>() + slot * row, k.data<float>() + t * row, bytes);
+    std::memcpy(v_pool.data<float>() + slot * row, v.data<float>() + t * row, bytes);
+  }
+}
+
+// One paged_causal_attention per sequence, each writing its rows of the output.
+Tensor paged_attention_batch(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
+                             const PagedBatch& batch, float scale) {
+  const PagedShape shape = check_attention_batch(q, k_pool, v_pool, batch);
+  Tensor out = Tensor::empty({batch.total_tokens, shape.heads * shape.head_dim}, DType::kF32);
+  for (int64_t s = 0; s < batch.sequences; ++s) {
+    const int64_t first = batch.host.query_start[size_t(s)];
+    const int64_t last = batch.host.query_start[size_t(s + 1)];
+    const Tensor attended = paged_causal_attention(q.slice_rows(first, last), k_pool, v_pool,
+                                                   batch.host_table(s), batch.cached_tokens(s),
+                                                   scale);
+    std::memcpy(out.slice_rows(first, last).raw_data(), attended.raw_data(), attended.nbytes());
+  }
   return out;
 }
 
