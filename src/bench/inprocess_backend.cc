@@ -17,10 +17,11 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
 
 }  // namespace
 
-InProcessBackend::InProcessBackend(const std::string& model_dir, RequestShape shape)
-    : shape_(std::move(shape)), prompts_(model_dir) {
+InProcessBackend::InProcessBackend(const std::string& model_dir, RequestShape shape,
+                                   EngineSetup setup)
+    : shape_(std::move(shape)), setup_(setup), prompts_(model_dir) {
   const auto start = Clock::now();
-  model_ = model::Glm4vModel::load(model_dir);
+  model_ = model::Glm4vModel::load(model_dir, setup_.load);
   load_ms_ = ms_between(start, Clock::now());
   params_.sampling = engine::default_sampling(model_->config().generation);
   params_.max_tokens = shape_.max_tokens;
@@ -42,6 +43,7 @@ io::PromptRequest InProcessBackend::request_for(const PointSpec& point) const {
 void InProcessBackend::begin_point(const PointSpec& point) {
   scheduler_.reset();  // a fresh scheduler: its KV blocks, prefix and image caches start empty
   engine::SchedulerOptions options;
+  options.kv_cache_bytes = setup_.kv_cache_bytes;
   options.max_running = std::max<int64_t>(options.max_running, point.concurrency);
   if (shape_.cold_cache) {
     options.prefix_caching = false;

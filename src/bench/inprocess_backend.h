@@ -21,9 +21,15 @@ struct RequestShape {
   bool include_preprocess = false;  // decode + preprocess the image inside each timed request
 };
 
+// How the in-process engine is set up: where the model runs and how large its KV pool is.
+struct EngineSetup {
+  model::LoadOptions load;
+  size_t kv_cache_bytes = size_t(1) << 30;
+};
+
 class InProcessBackend : public Backend {
  public:
-  InProcessBackend(const std::string& model_dir, RequestShape shape);
+  InProcessBackend(const std::string& model_dir, RequestShape shape, EngineSetup setup = {});
   ~InProcessBackend() override;
   double load_ms() const { return load_ms_; }
 
@@ -35,6 +41,7 @@ class InProcessBackend : public Backend {
   RequestSample submit_and_wait(io::Prompt prompt, double preprocess_ms) const;
 
   RequestShape shape_;
+  EngineSetup setup_;
   io::PromptBuilder prompts_;
   std::unique_ptr<model::Glm4vModel> model_;
   engine::GenerationParams params_;

@@ -103,6 +103,9 @@ Json report_json(const RunInfo& info, const std::vector<PointResult>& points) {
            {"machine", info.machine},
            {"timer_overhead_ns", info.timer_overhead_ns},
            {"load_ms", info.load_ms ? Json(*info.load_ms) : Json(nullptr)},
+           {"peak_gpu_mib", info.peak_gpu_mib ? Json(*info.peak_gpu_mib) : Json(nullptr)},
+           {"reserved_gpu_mib",
+            info.reserved_gpu_mib ? Json(*info.reserved_gpu_mib) : Json(nullptr)},
            {"settings", info.settings}};
   Json list = Json::array();
   for (const auto& p : points) {
@@ -145,11 +148,23 @@ Json report_json(const RunInfo& info, const std::vector<PointResult>& points) {
   return Json{{"glimpse_bench", 1}, {"run", std::move(run)}, {"points", std::move(list)}};
 }
 
+namespace {
+
+// "GPU memory peak 20812 MiB (reserved 21004 MiB)" after `separator`, or nothing.
+std::string gpu_memory_line(const RunInfo& info, const char* separator) {
+  if (!info.peak_gpu_mib) return "";
+  return fmt::format("{}GPU memory peak {:.0f} MiB (reserved {:.0f} MiB)", separator,
+                     *info.peak_gpu_mib, info.reserved_gpu_mib.value_or(0));
+}
+
+}  // namespace
+
 std::string terminal_report(const RunInfo& info, const std::vector<PointResult>& points) {
   std::string out =
-      fmt::format("glimpse bench ({}: {}) | timer overhead {:.0f} ns{}\n", info.mode, info.target,
+      fmt::format("glimpse bench ({}: {}) | timer overhead {:.0f} ns{}{}\n", info.mode, info.target,
                   info.timer_overhead_ns,
-                  info.load_ms ? fmt::format(" | model load {}", ms(*info.load_ms)) : "");
+                  info.load_ms ? fmt::format(" | model load {}", ms(*info.load_ms)) : "",
+                  gpu_memory_line(info, " | "));
   for (const auto& p : points) {
     out += fmt::format(
         "\n{} @ concurrency {}: {} requests in {}, {:.2f} req/s, {:.1f} tok/s, peak RSS {}\n",
@@ -191,9 +206,10 @@ std::string terminal_report(const RunInfo& info, const std::vector<PointResult>&
 std::string markdown_report(const RunInfo& info, const std::vector<PointResult>& points) {
   std::string out = fmt::format(
       "# glimpse bench: {} ({})\n\n- date: {}\n- machine: {}\n- command: `{}`\n- timer overhead: "
-      "{:.0f} ns{}\n\n",
+      "{:.0f} ns{}{}\n\n",
       info.target, info.mode, info.date, info.machine, info.command, info.timer_overhead_ns,
-      info.load_ms ? fmt::format("\n- model load: {}", ms(*info.load_ms)) : "");
+      info.load_ms ? fmt::format("\n- model load: {}", ms(*info.load_ms)) : "",
+      gpu_memory_line(info, "\n- "));
   out +=
       "| image | conc. | n | TTFT p50 | TTFT p90 | TPOT p50 | ITL p50 | ITL p99 | e2e p50 | e2e "
       "p90 "

@@ -22,6 +22,9 @@ struct RunInfo {
   std::string machine;  // CPU model, cores
   double timer_overhead_ns = 0;
   std::optional<double> load_ms;  // in-process: model load (never inside any loop)
+  // In-process on a GPU: the allocator's high-water mark over the whole run (weights, KV pool,
+  // activations, caches), and what it had reserved from the driver at the end.
+  std::optional<double> peak_gpu_mib, reserved_gpu_mib;
   nlohmann::json settings;        // prompt, max tokens, cache mode, ...
 };
 

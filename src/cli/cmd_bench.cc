@@ -21,6 +21,8 @@
 #include "bench/sla.h"
 #include "bench/synthetic_image.h"
 #include "cli/commands.h"
+#include "cli/device_options.h"
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "engine/cpu_threads.h"
@@ -44,6 +46,8 @@ struct BenchOptions {
   std::string sla, json_file, csv_file, html_file;
   bool markdown = false;
   int threads = 0;
+  DeviceChoice device;
+  double kv_cache_gib = 1.0;
   std::string compare_a, compare_b;
 };
 
@@ -189,7 +193,12 @@ int run_bench(BenchOptions& o) {
   std::unique_ptr<bench::Backend> backend;
   if (o.url.empty()) {
     engine::set_cpu_threads(o.threads);
-    auto local = std::make_unique<bench::InProcessBackend>(o.model, o.shape);
+    bench::EngineSetup setup{load_options(o.device),
+                             size_t(o.kv_cache_gib * double(size_t(1) << 30))};
+    info.settings["device"] = o.device.device;
+    info.settings["dtype"] = o.device.dtype;
+    info.settings["kv_cache_gib"] = o.kv_cache_gib;
+    auto local = std::make_unique<bench::InProcessBackend>(o.model, o.shape, setup);
     info.load_ms = local->load_ms();
     backend = std::move(local);
     info.mode = "in-process";
@@ -211,6 +220,11 @@ int run_bench(BenchOptions& o) {
     if (show_progress) std::fputs("\r\033[K", stderr);
   }
 
+  if (o.url.empty() && o.device.device == "cuda") {
+    const DeviceMemoryStats memory = device_memory_stats();
+    info.peak_gpu_mib = double(memory.peak_in_use) / double(1 << 20);
+    info.reserved_gpu_mib = double(memory.reserved) / double(1 << 20);
+  }
   const std::string text =
       o.markdown ? bench::markdown_report(info, results) : bench::terminal_report(info, results);
   std::fputs(text.c_str(), stdout);
@@ -281,6 +295,10 @@ const CommandRegistrar kRegister(60, [](CLI::App& app) -> std::function<int()> {
   cmd->add_option("--html", o->html_file, "Write a self-contained HTML report with charts here");
   cmd->add_flag("--markdown", o->markdown, "Print Markdown tables instead of the terminal table");
   cmd->add_option("--threads", o->threads, "CPU threads for the in-process engine (default: all)");
+  add_device_options(cmd, &o->device);
+  cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "In-process KV-cache pool size in GiB")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
 
   auto* compare = cmd->add_subcommand("compare", "Ratios B/A per metric with bootstrap 95 % CIs");
   compare->add_option("A", o->compare_a, "Baseline `glimpse bench --json` report")->required();

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/device_options.h"
 #include "core/error.h"
 #include "core/paths.h"
 #include "engine/completion_json.h"
@@ -38,6 +39,7 @@ struct RunOptions {
   bool no_think = false, ignore_eos = false;
   std::string format = "text";
   int threads = 0;
+  DeviceChoice device;
   // Which sampling flags were given (the rest come from generation_config.json).
   CLI::Option *max_tokens_flag, *temperature_flag, *top_p_flag, *top_k_flag, *min_p_flag,
       *repetition_flag, *presence_flag, *frequency_flag, *seed_flag, *logprobs_flag;
@@ -139,7 +141,7 @@ int run(const RunOptions& o) {
 
   const auto load_start = std::chrono::steady_clock::now();
   const io::PromptBuilder prompts(o.model);
-  const auto model = model::Glm4vModel::load(o.model);
+  const auto model = model::Glm4vModel::load(o.model, load_options(o.device));
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
           .count();
@@ -182,6 +184,7 @@ const CommandRegistrar kRegister(20, [](CLI::App& app) -> std::function<int()> {
   cmd->add_option("--image", o->images,
                   "Image file to show the model (repeatable; before the prompt)");
   cmd->add_option("--prompt", o->prompt, "The user message");
+  add_device_options(cmd, &o->device);
   cmd->add_option("--system", o->system, "A system message (with --prompt)");
   cmd->add_option("--messages", o->messages_file,
                   "JSON file with OpenAI chat messages (or a request body holding them); image "

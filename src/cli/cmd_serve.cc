@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "cli/commands.h"
+#include "cli/device_options.h"
 #include "core/paths.h"
 #include "core/thread_pool.h"
 #include "server/http_server.h"
@@ -25,6 +26,7 @@ struct ServeOptions {
   double image_cache_mib = 64;
   double shutdown_timeout_s = 10;
   int threads = 0;
+  DeviceChoice device;
 };
 
 const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
@@ -70,6 +72,7 @@ const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
                   "Seconds to finish in-flight work on SIGTERM")
       ->capture_default_str();
   cmd->add_option("--threads", o->threads, "Compute threads (default: all cores)");
+  add_device_options(cmd, &o->device);
   return [o] {
     if (o->threads > 0) ThreadPool::set_global_threads(o->threads);
     if (o->http.api_key.empty())
@@ -78,6 +81,7 @@ const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
 
     server::ServiceOptions service_options;
     service_options.model_dir = o->model;
+    service_options.load = load_options(o->device);
     service_options.served_model_name = o->served_name;
     auto& sched = service_options.scheduler;
     sched.kv_cache_bytes = size_t(o->kv_cache_gib * double(1ull << 30));

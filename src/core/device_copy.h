@@ -1,5 +1,8 @@
-// Moving tensors between host and GPU memory. The CPU-only build knows only the host.
+// Moving bytes between host and GPU memory. The CPU-only build knows only the host. Every GPU copy
+// is queued on the legacy default stream, behind the kernels before it.
 #pragma once
+
+#include <cstddef>
 
 #include "core/tensor.h"
 
@@ -7,7 +10,20 @@ namespace glimpse {
 
 // `t` on `device`: `t` itself (shared storage, no copy) when it is already there, else a new
 // contiguous tensor with the same dtype, shape and bytes. A copy to the host waits for the GPU work
-// queued before it. Throws Error(kUnsupported) for the GPU in a build without CUDA.
+// queued before it; large uploads stream through pinned staging buffers. Throws
+// Error(kUnsupported) for the GPU in a build without CUDA.
 Tensor to_device(const Tensor& t, Device device);
+
+// dst's bytes = src's bytes (the same count), wherever each lives.
+void copy_into(const Tensor& dst, const Tensor& src);
+
+// `rows` rows of `row_bytes` from src (rows `src_pitch` bytes apart) to dst (`dst_pitch` apart),
+// both on `device`: one strided copy instead of a loop of small ones.
+void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
+               size_t rows, Device device);
+
+// Waits until the GPU has finished everything queued (no-op without CUDA). Only for timing stage
+// boundaries; results reach the host through to_device, which waits by itself.
+void synchronize_device();
 
 }  // namespace glimpse

@@ -9,4 +9,12 @@ namespace glimpse {
 void* device_allocate(size_t bytes);
 void device_free(void* ptr);
 
+// What the allocator holds: bytes handed out now, their high-water mark since the last reset, and
+// bytes obtained from cudaMalloc (in use + cached for reuse). All zero without CUDA.
+struct DeviceMemoryStats {
+  size_t in_use = 0, peak_in_use = 0, reserved = 0;
+};
+DeviceMemoryStats device_memory_stats();
+void reset_device_memory_peak();  // peak_in_use = in_use
+
 }  // namespace glimpse

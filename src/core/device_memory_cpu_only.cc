@@ -10,4 +10,10 @@ void* device_allocate(size_t) {
 
 void device_free(void*) {}
 
+DeviceMemoryStats device_memory_stats() {
+  return {};
+}
+
+void reset_device_memory_peak() {}
+
 }  // namespace glimpse

@@ -2,6 +2,7 @@
 // Freed blocks are kept per rounded size and reused, so steady-state decode steps allocate nothing.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <unordered_map>
@@ -28,7 +29,7 @@ class CachingAllocator {
     if (it != free_.end()) {
       void* ptr = it->second;
       free_.erase(it);
-      live_[ptr] = size;
+      track_locked(ptr, size);
       return ptr;
     }
     void* ptr = nullptr;
@@ -41,7 +42,8 @@ class CachingAllocator {
     if (err != cudaSuccess)
       fail(ErrorKind::kLimitExceeded, "cudaMalloc of {} bytes failed: {}", size,
            cudaGetErrorString(err));
-    live_[ptr] = size;
+    stats_.reserved += size;
+    track_locked(ptr, size);
     return ptr;
   }
 
@@ -51,18 +53,39 @@ class CachingAllocator {
     auto it = live_.find(ptr);
     if (it == live_.end()) return;
     free_.emplace(it->second, ptr);
+    stats_.in_use -= it->second;
     live_.erase(it);
   }
 
+  DeviceMemoryStats stats() {
+    std::lock_guard lock(mutex_);
+    return stats_;
+  }
+
+  void reset_peak() {
+    std::lock_guard lock(mutex_);
+    stats_.peak_in_use = stats_.in_use;
+  }
+
  private:
+  void track_locked(void* ptr, size_t size) {
+    live_[ptr] = size;
+    stats_.in_use += size;
+    stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
+  }
+
   void release_cached_locked() {
-    for (auto& [size, ptr] : free_) cudaFree(ptr);
+    for (auto& [size, ptr] : free_) {
+      cudaFree(ptr);
+      stats_.reserved -= size;
+    }
     free_.clear();
   }
 
   std::mutex mutex_;
   std::multimap<size_t, void*> free_;
   std::unordered_map<void*, size_t> live_;
+  DeviceMemoryStats stats_;
 };
 
 CachingAllocator& allocator() {
@@ -78,6 +101,14 @@ void* device_allocate(size_t bytes) {
 }
 void device_free(void* ptr) {
   allocator().release(ptr);
+}
+
+DeviceMemoryStats device_memory_stats() {
+  return allocator().stats();
+}
+
+void reset_device_memory_peak() {
+  allocator().reset_peak();
 }
 
 }  // namespace glimpse

@@ -1,8 +1,8 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
-#include <cstring>
 
+#include "core/device_copy.h"
 #include "engine/token_stream.h"
 #include "io/tokenizer.h"
 
@@ -66,7 +66,7 @@ Scheduler::Scheduler(const model::Glm4vModel& model, const io::Tokenizer& tokeni
   const auto& ids = model.config().generation.eos_token_ids;
   eos_ids_.assign(ids.begin(), ids.end());
   pool_ = std::make_unique<model::KvBlockPool>(model.config(), blocks_.total_blocks(),
-                                               options.kv_block_size);
+                                               options.kv_block_size, model.device());
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -280,21 +280,22 @@ void Scheduler::encode_images(Sequence& seq) {
       const size_t i = missing_index[k];
       const int64_t rows = seq.prompt.images[i].num_tokens;
       // Own copy per image, so the cache can keep one image without the whole batch.
-      Tensor own = Tensor::empty({rows, fresh.size(1)}, DType::kF32);
-      std::memcpy(own.raw_data(), fresh.slice_rows(row, row + rows).raw_data(), own.nbytes());
+      Tensor own = Tensor::empty({rows, fresh.size(1)}, DType::kF32, fresh.device());
+      copy_into(own, fresh.slice_rows(row, row + rows));
       image_cache_.insert(seq.prompt.images[i].content_hash, own);
       parts[i] = own;
       row += rows;
     }
   }
   const int64_t hidden = model_.config().text.hidden_size;
-  seq.image_embeds = Tensor::empty({seq.image_tokens_before.back(), hidden}, DType::kF32);
+  seq.image_embeds =
+      Tensor::empty({seq.image_tokens_before.back(), hidden}, DType::kF32, model_.device());
   int64_t row = 0;
   for (const auto& part : parts) {
-    std::memcpy(seq.image_embeds.slice_rows(row, row + part.size(0)).raw_data(), part.raw_data(),
-                part.nbytes());
+    copy_into(seq.image_embeds.slice_rows(row, row + part.size(0)), part);
     row += part.size(0);
   }
+  synchronize_device();  // vision_ms counts the GPU's work, not only its queueing
   seq.images_encoded = true;
   seq.vision_ms += ms_between(start, Clock::now());
   std::lock_guard lock(mutex_);

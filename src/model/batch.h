@@ -1,7 +1,7 @@
 // Batched, paged decoding for serving: many sequences share one pool of fixed-size KV blocks
 // (paged KV cache with a block table per sequence), and one step runs prefill chunks and decode
 // tokens of several sequences together. Linear layers see all the step's tokens at once (one GEMM
-// with M = tokens in the step); attention runs per sequence over its own blocks.
+// with M = tokens in the step); attention reads each sequence's own blocks (ops/paged_attention.h).
 #pragma once
 
 #include <cstdint>
@@ -16,15 +16,17 @@ namespace glimpse::model {
 class Glm4vModel;
 
 // K and V of every layer in blocks of `block_size` tokens: per layer f32
-// [num_blocks, block_size, kv_heads, head_dim]. Block ids are handed out and returned by the
-// scheduler (engine/); the pool only stores.
+// [num_blocks, block_size, kv_heads, head_dim], on `device`. Block ids are handed out and returned
+// by the scheduler (engine/); the pool only stores.
 class KvBlockPool {
  public:
-  KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t block_size);
+  KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t block_size,
+              Device device = Device::kCPU);
 
   int64_t num_blocks() const { return num_blocks_; }
   int64_t block_size() const { return block_size_; }
   int64_t layers() const { return int64_t(keys_.size()); }
+  Device device() const { return keys_.front().device(); }
   size_t bytes() const;  // device/host memory the pool holds
   static size_t bytes_per_token(const ModelConfig& config);
 
@@ -52,8 +54,8 @@ struct SequenceChunk {
   bool want_logits = false;  // logits of the chunk's last token (end of prompt, or a decode step)
 };
 
-// Runs one step over every chunk, writing their keys/values into `pool`. Returns f32 logits
-// [number of chunks with want_logits, vocab], in chunk order.
+// Runs one step over every chunk, writing their keys/values into `pool` (on the model's device).
+// Returns f32 logits [number of chunks with want_logits, vocab] on the host, in chunk order.
 Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
                      KvBlockPool& pool);
 

@@ -1,7 +1,6 @@
 #include "model/glm4v.h"
 
-#include <cstring>
-
+#include "core/device_copy.h"
 #include "model/glm4v_impl.h"
 #include "model/rope_index.h"
 #include "model/weights.h"
@@ -11,17 +10,23 @@ namespace glimpse::model {
 Glm4vModel::Glm4vModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Glm4vModel::~Glm4vModel() = default;
 
-std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir) {
+std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir,
+                                             const LoadOptions& options) {
   ModelConfig config = load_model_config(model_dir);
-  // Matrices the model keeps are views into the mapped files, which they keep alive.
+  // On the CPU, matrices kept as stored are views into the mapped files, which they keep alive.
   const ModelWeights weights = ModelWeights::load(model_dir, config);
-  auto impl = std::make_unique<Impl>(
-      Impl{config, VisionTower(weights, config.vision), TextDecoder(weights, config.text)});
+  const WeightPlacement place{options.device, options.matrix_dtype};
+  auto impl = std::make_unique<Impl>(Impl{config, VisionTower(weights, config.vision, place),
+                                          TextDecoder(weights, config.text, place)});
   return std::unique_ptr<Glm4vModel>(new Glm4vModel(std::move(impl)));
 }
 
 const ModelConfig& Glm4vModel::config() const {
   return impl_->config;
+}
+
+Device Glm4vModel::device() const {
+  return impl_->text.device();
 }
 
 Tensor Glm4vModel::encode_images(const std::vector<ImageInput>& images) const {
@@ -49,15 +54,24 @@ void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t ima
     fail(ErrorKind::kInvalidArgument, "forward: image_embeds must be F32 [rows, {}], got {} {}",
          width, dtype_name(image_embeds->dtype()), shape_string(image_embeds->shape()));
   const int64_t available = image_embeds->size(0);
+  const Tensor embeds = to_device(*image_embeds, hidden.device());
   int64_t row = first_row;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (ids[i] != image_token_id) continue;
-    if (row < 0 || row >= available)
+  for (size_t i = 0; i < ids.size();) {
+    if (ids[i] != image_token_id) {
+      ++i;
+      continue;
+    }
+    size_t end = i;
+    while (end < ids.size() && ids[end] == image_token_id) ++end;
+    const auto run = int64_t(end - i);
+    if (row < 0 || row + run > available)
       fail(ErrorKind::kInvalidArgument,
-           "forward: the image token at position {} needs image embedding row {}, there are {}", i,
-           row, available);
-    std::memcpy(hidden.data<float>() + int64_t(i) * width,
-                image_embeds->data<float>() + row++ * width, size_t(width) * sizeof(float));
+           "forward: the image token at position {} needs image embedding row {}, there are {}",
+           row < 0 ? i : i + size_t(std::max<int64_t>(0, available - row)),
+           row < 0 ? row : std::max(row, available), available);
+    copy_into(hidden.slice_rows(int64_t(i), int64_t(end)), embeds.slice_rows(row, row + run));
+    row += run;
+    i = end;
   }
 }
 
@@ -72,6 +86,9 @@ Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions
     fail(ErrorKind::kInvalidArgument,
          "forward: {} image tokens in the ids but {} image embedding rows", image_tokens,
          embed_rows);
+  if (cache.device() != device())
+    fail(ErrorKind::kInvalidArgument, "forward: the KV cache is on the {}, the model on the {}",
+         device_name(cache.device()), device_name(device()));
   splice_image_rows(hidden, ids, impl_->config.image_token_id, image_embeds, 0);
   return impl_->text.forward(std::move(hidden), positions, cache, all_logits);
 }

@@ -1,10 +1,12 @@
 // The GLM-4.6V network (HF Glm4vForConditionalGeneration / Glm46VForConditionalGeneration) on the
-// CPU in fp32: the vision tower + patch merger, the M-RoPE position rule, and the GLM-4 text
-// decoder with a KV cache. Weights are prepared once at load (see glm4v.cc for the layout).
+// CPU or one GPU, activations in fp32: the vision tower + patch merger, the M-RoPE position rule,
+// and the GLM-4 text decoder with a KV cache. Weights are prepared once at load and placed on the
+// chosen device; the same model code runs on both (the ops dispatch on where tensors live).
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,11 +33,12 @@ struct MropePositions {
   int64_t next_position;  // the position of the first token after the prompt (all three axes)
 };
 
-// Keys and values of every decoder layer, f32 [capacity, kv_heads, head_dim] each. Keys are stored
-// after the rotary embedding, as the reference caches them.
+// Keys and values of every decoder layer, f32 [capacity, kv_heads, head_dim] each, on the model's
+// device. Keys are stored after the rotary embedding, as the reference caches them.
 class KvCache {
  public:
-  KvCache(int64_t layers, int64_t capacity, int64_t kv_heads, int64_t head_dim);
+  KvCache(int64_t layers, int64_t capacity, int64_t kv_heads, int64_t head_dim,
+          Device device = Device::kCPU);
   // Move-only: a copy would share the same storage and silently alias the cached keys.
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -45,6 +48,7 @@ class KvCache {
   int64_t size() const { return size_; }  // tokens held
   int64_t capacity() const { return capacity_; }
   int64_t layers() const { return int64_t(keys_.size()); }
+  Device device() const { return keys_.front().device(); }
   // Forgets every token from `tokens` on (e.g. to reuse a shared prompt prefix).
   void truncate(int64_t tokens);
 
@@ -59,18 +63,27 @@ class KvCache {
   int64_t capacity_ = 0, size_ = 0;
 };
 
+struct LoadOptions {
+  Device device = Device::kCPU;
+  // Weight matrices converted to this dtype at load (nullopt: as stored). Vectors stay f32.
+  std::optional<DType> matrix_dtype;
+};
+
 class Glm4vModel {
  public:
-  // Reads DIR/config.json and the safetensors weights, and prepares them for compute.
-  static std::unique_ptr<Glm4vModel> load(const std::string& model_dir);
+  // Reads DIR/config.json and the safetensors weights, prepares them for compute and places them
+  // on options.device.
+  static std::unique_ptr<Glm4vModel> load(const std::string& model_dir,
+                                          const LoadOptions& options = {});
   ~Glm4vModel();
   Glm4vModel(const Glm4vModel&) = delete;
   Glm4vModel& operator=(const Glm4vModel&) = delete;
 
   const ModelConfig& config() const;
+  Device device() const;
 
-  // Vision tower + merger for all images of one request, in order:
-  // f32 [sum(t*h*w) / spatial_merge^2, text hidden].
+  // Vision tower + merger for all images of one request, in order (pixel_values on any device):
+  // f32 [sum(t*h*w) / spatial_merge^2, text hidden] on the model's device.
   Tensor encode_images(const std::vector<ImageInput>& images) const;
 
   // The reference's get_rope_index for one prompt: each run of image tokens takes the t/h/w
@@ -80,9 +93,9 @@ class Glm4vModel {
 
   KvCache new_cache(int64_t capacity_tokens) const;
 
-  // Runs the decoder over `ids` (appending to `cache`) at `positions` (int64 [3, n]). Rows of
-  // image_embeds replace the image tokens of `ids` in order (nullptr: none). Returns f32 logits
-  // [vocab] for the last token, or [n, vocab] when all_logits.
+  // Runs the decoder over `ids` (appending to `cache`) at `positions` (int64 [3, n], host). Rows of
+  // image_embeds (any device) replace the image tokens of `ids` in order (nullptr: none). Returns
+  // f32 logits [vocab] for the last token, or [n, vocab] when all_logits, on the host.
   Tensor forward(std::span<const int32_t> ids, const Tensor& positions, const Tensor* image_embeds,
                  KvCache& cache, bool all_logits = false) const;
 

@@ -1,16 +1,18 @@
 // forward_batch (model/batch.h): one decoder pass over the tokens of several sequences. Every
-// projection sees all the step's tokens at once; attention runs per sequence, over keys and values
-// gathered from its blocks of the shared pool.
+// projection sees all the step's tokens at once; per layer, one store writes the step's keys and
+// values into the pool and one paged attention reads each sequence's own blocks. The step's block
+// tables and slots are uploaded once and shared by every layer.
 #include <cstring>
 
+#include "core/device_copy.h"
 #include "model/batch.h"
 #include "model/glm4v_impl.h"
-#include "ops/attention.h"
+#include "ops/paged_attention.h"
 
 namespace glimpse::model {
 namespace {
 
-void check_chunk(const SequenceChunk& chunk, size_t index, const KvBlockPool& pool) {
+void check_chunk(const SequenceChunk& chunk, size_t index) {
   const auto n = int64_t(chunk.ids.size());
   if (n == 0) fail(ErrorKind::kInvalidArgument, "forward_batch: chunk {} has no tokens", index);
   if (chunk.positions.dtype() != DType::kI64 || chunk.positions.dim() != 2 ||
@@ -18,23 +20,6 @@ void check_chunk(const SequenceChunk& chunk, size_t index, const KvBlockPool& po
     fail(ErrorKind::kInvalidArgument,
          "forward_batch: chunk {} positions must be I64 [3, {}], got {}", index, n,
          shape_string(chunk.positions.shape()));
-  const int64_t needed = chunk.cached_tokens + n;
-  if (chunk.cached_tokens < 0 || int64_t(chunk.block_table.size()) * pool.block_size() < needed)
-    fail(ErrorKind::kInvalidArgument,
-         "forward_batch: chunk {} needs {} tokens of KV blocks, its table covers {}", index, needed,
-         int64_t(chunk.block_table.size()) * pool.block_size());
-  for (int32_t block : chunk.block_table)
-    if (block < 0 || block >= pool.num_blocks())
-      fail(ErrorKind::kInvalidArgument, "forward_batch: chunk {} names block {}, the pool has {}",
-           index, block, pool.num_blocks());
-}
-
-// Token `position` of a sequence lives in row `position % block_size` of block
-// block_table[position / block_size]; each row is `width` floats.
-float* pool_row(const Tensor& blocks, std::span<const int32_t> block_table, int64_t block_size,
-                int64_t position, int64_t width) {
-  const int64_t block = block_table[size_t(position / block_size)];
-  return blocks.data<float>() + (block * block_size + position % block_size) * width;
 }
 
 }  // namespace
@@ -47,17 +32,27 @@ Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chu
   if (pool.layers() != config.num_hidden_layers)
     fail(ErrorKind::kInvalidArgument, "forward_batch: the KV pool has {} layers, the model {}",
          pool.layers(), config.num_hidden_layers);
+  if (pool.device() != model.device())
+    fail(ErrorKind::kInvalidArgument, "forward_batch: the KV pool is on the {}, the model on the {}",
+         device_name(pool.device()), device_name(model.device()));
 
   // All chunks' tokens in one [total, hidden] batch; first[c] is chunk c's first row.
   std::vector<int64_t> first;
   std::vector<int32_t> ids;
+  std::vector<ops::PagedSequence> sequences;
   for (size_t c = 0; c < chunks.size(); ++c) {
-    check_chunk(chunks[c], c, pool);
+    check_chunk(chunks[c], c);
     first.push_back(int64_t(ids.size()));
     ids.insert(ids.end(), chunks[c].ids.begin(), chunks[c].ids.end());
+    sequences.push_back(
+        {chunks[c].block_table, chunks[c].cached_tokens, int64_t(chunks[c].ids.size())});
   }
   const auto total = int64_t(ids.size());
   first.push_back(total);
+  // Validates every table against the pool (naming the chunk) before anything runs.
+  const ops::PagedBatch batch =
+      ops::make_paged_batch(sequences, pool.num_blocks(), pool.block_size(), model.device());
+
   Tensor hidden = impl.text.embed(ids);
   Tensor positions = Tensor::empty({3, total}, DType::kI64);
   for (size_t c = 0; c < chunks.size(); ++c) {
@@ -70,38 +65,11 @@ Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chu
                   chunks[c].positions.data<int64_t>() + axis * n, size_t(n) * sizeof(int64_t));
   }
 
-  const int64_t kv_heads = config.num_key_value_heads, head_dim = impl.text.head_dim();
-  const int64_t width = kv_heads * head_dim, block_size = pool.block_size();
   const TextDecoder::AttendFn attend = [&](int64_t layer, const Tensor& q, const Tensor& k,
                                            const Tensor& v) {
-    Tensor out = Tensor::empty({total, q.size(1) * head_dim}, DType::kF32);
-    for (size_t c = 0; c < chunks.size(); ++c) {
-      const SequenceChunk& chunk = chunks[c];
-      const int64_t n = first[c + 1] - first[c], past = chunk.cached_tokens;
-      // Store the chunk's keys/values in its blocks, then gather the sequence's [past + n] rows.
-      for (int64_t i = 0; i < n; ++i) {
-        const size_t bytes = size_t(width) * sizeof(float);
-        std::memcpy(pool_row(pool.keys(layer), chunk.block_table, block_size, past + i, width),
-                    k.data<float>() + (first[c] + i) * width, bytes);
-        std::memcpy(pool_row(pool.values(layer), chunk.block_table, block_size, past + i, width),
-                    v.data<float>() + (first[c] + i) * width, bytes);
-      }
-      Tensor keys = Tensor::empty({past + n, kv_heads, head_dim}, DType::kF32);
-      Tensor values = Tensor::empty({past + n, kv_heads, head_dim}, DType::kF32);
-      for (int64_t start = 0; start < past + n; start += block_size) {
-        const size_t bytes = size_t(std::min(block_size, past + n - start) * width) * sizeof(float);
-        std::memcpy(keys.data<float>() + start * width,
-                    pool_row(pool.keys(layer), chunk.block_table, block_size, start, width), bytes);
-        std::memcpy(values.data<float>() + start * width,
-                    pool_row(pool.values(layer), chunk.block_table, block_size, start, width),
-                    bytes);
-      }
-      const Tensor attended = ops::causal_attention(q.slice_rows(first[c], first[c + 1]), keys,
-                                                    values, past, impl.text.attention_scale());
-      std::memcpy(out.slice_rows(first[c], first[c + 1]).raw_data(), attended.raw_data(),
-                  attended.nbytes());
-    }
-    return out;
+    Tensor keys = pool.keys(layer), values = pool.values(layer);
+    ops::store_kv(keys, values, k, v, batch);
+    return ops::paged_attention_batch(q, keys, values, batch, impl.text.attention_scale());
   };
   const Tensor last_hidden = impl.text.run_layers(std::move(hidden), positions, attend);
 
@@ -109,12 +77,12 @@ Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chu
   std::vector<int64_t> rows;
   for (size_t c = 0; c < chunks.size(); ++c)
     if (chunks[c].want_logits) rows.push_back(first[c + 1] - 1);
-  Tensor selected = Tensor::empty({int64_t(rows.size()), last_hidden.size(1)}, DType::kF32);
-  for (size_t r = 0; r < rows.size(); ++r)
-    std::memcpy(selected.row(int64_t(r)).raw_data(), last_hidden.row(rows[r]).raw_data(),
-                size_t(last_hidden.size(1)) * sizeof(float));
   if (rows.empty()) return Tensor::empty({0, config.vocab_size}, DType::kF32);
-  return impl.text.logits(selected);
+  Tensor selected =
+      Tensor::empty({int64_t(rows.size()), last_hidden.size(1)}, DType::kF32, model.device());
+  for (size_t r = 0; r < rows.size(); ++r)
+    copy_into(selected.row(int64_t(r)), last_hidden.row(rows[r]));
+  return to_device(impl.text.logits(selected), Device::kCPU);
 }
 
 }  // namespace glimpse::model

@@ -17,8 +17,9 @@ struct Glm4vModel::Impl {
 };
 
 // Replaces the rows of `hidden` (f32 [ids.size(), width]) at image tokens with consecutive rows of
-// `image_embeds` starting at `first_row`. Throws Error(kInvalidArgument) when the image tokens need
-// rows that image_embeds (nullptr: none) does not have.
+// `image_embeds` (on hidden's device) starting at `first_row`, one copy per run of image tokens.
+// Throws Error(kInvalidArgument) when the image tokens need rows that image_embeds (nullptr: none)
+// does not have.
 void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t image_token_id,
                        const Tensor* image_embeds, int64_t first_row);
 

@@ -2,15 +2,16 @@
 
 namespace glimpse::model {
 
-KvCache::KvCache(int64_t layers, int64_t capacity, int64_t kv_heads, int64_t head_dim)
+KvCache::KvCache(int64_t layers, int64_t capacity, int64_t kv_heads, int64_t head_dim,
+                 Device device)
     : capacity_(capacity) {
   if (layers <= 0 || capacity <= 0 || kv_heads <= 0 || head_dim <= 0)
     fail(ErrorKind::kInvalidArgument,
          "KvCache: layers {}, capacity {}, kv_heads {}, head_dim {} must all be positive", layers,
          capacity, kv_heads, head_dim);
   for (int64_t l = 0; l < layers; ++l) {
-    keys_.push_back(Tensor::empty({capacity, kv_heads, head_dim}, DType::kF32));
-    values_.push_back(Tensor::empty({capacity, kv_heads, head_dim}, DType::kF32));
+    keys_.push_back(Tensor::empty({capacity, kv_heads, head_dim}, DType::kF32, device));
+    values_.push_back(Tensor::empty({capacity, kv_heads, head_dim}, DType::kF32, device));
   }
 }
 

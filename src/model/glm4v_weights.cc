@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "core/device_copy.h"
+
 namespace glimpse::model {
 namespace {
 
@@ -50,6 +52,25 @@ Tensor concatenated_f32_vectors(const ModelWeights& weights,
     total += parts.back().numel();
   }
   return concatenate_rows(parts, total, -1);
+}
+
+Tensor WeightPlacement::matrix(const Tensor& t) const {
+  if (!matrix_dtype || *matrix_dtype == t.dtype()) return to_device(t, device);
+  if (!is_float_weight(*matrix_dtype))
+    fail(ErrorKind::kUnsupported, "weights can be converted to f32, bf16 or f16, not {}",
+         dtype_name(*matrix_dtype));
+  const Tensor f32 = t.to_f32();
+  if (*matrix_dtype == DType::kF32) return to_device(f32, device);
+  Tensor converted = Tensor::empty(t.shape(), *matrix_dtype);
+  const float* src = f32.data<float>();
+  auto* dst = converted.data<uint16_t>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    dst[i] = *matrix_dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
+  return to_device(converted, device);
+}
+
+Tensor WeightPlacement::vector(const Tensor& t) const {
+  return to_device(t, device);
 }
 
 }  // namespace glimpse::model

@@ -3,6 +3,7 @@
 // zero-copy view of the mapped file; vectors (norms, biases) are upcast to f32 once.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,5 +20,17 @@ Tensor stacked_weights(const ModelWeights& weights, const std::vector<std::strin
 
 // The named 1-D vectors concatenated into one f32 vector.
 Tensor concatenated_f32_vectors(const ModelWeights& weights, const std::vector<std::string>& names);
+
+// Where prepared weights go at load: the device, and the dtype matrices are converted to
+// (nullopt: kept as stored). Vectors stay f32.
+struct WeightPlacement {
+  Device device = Device::kCPU;
+  std::optional<DType> matrix_dtype;
+
+  // A 2-D weight matrix in matrix_dtype on device (a no-op view when it is already so).
+  Tensor matrix(const Tensor& t) const;
+  // An f32 tensor (norms, biases, tables) on device.
+  Tensor vector(const Tensor& t) const;
+};
 
 }  // namespace glimpse::model

@@ -1,5 +1,3 @@
-#include <cstring>
-
 #include "model/batch.h"
 
 namespace glimpse::model {
@@ -11,7 +9,8 @@ int64_t head_dim_of(const TextConfig& text) {
 
 }  // namespace
 
-KvBlockPool::KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t block_size)
+KvBlockPool::KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t block_size,
+                         Device device)
     : num_blocks_(num_blocks), block_size_(block_size) {
   if (num_blocks <= 0 || block_size <= 0)
     fail(ErrorKind::kInvalidArgument, "KV pool needs blocks: got {} blocks of {} tokens",
@@ -19,8 +18,8 @@ KvBlockPool::KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t 
   const Shape shape{num_blocks, block_size, config.text.num_key_value_heads,
                     head_dim_of(config.text)};
   for (int64_t layer = 0; layer < config.text.num_hidden_layers; ++layer) {
-    keys_.push_back(Tensor::empty(shape, DType::kF32));
-    values_.push_back(Tensor::empty(shape, DType::kF32));
+    keys_.push_back(Tensor::empty(shape, DType::kF32, device));
+    values_.push_back(Tensor::empty(shape, DType::kF32, device));
   }
 }
 

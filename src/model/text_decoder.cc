@@ -1,7 +1,8 @@
 #include "model/text_decoder.h"
 
 #include <cmath>
-#include <cstring>
+
+#include "core/device_copy.h"
 
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
@@ -12,8 +13,9 @@
 
 namespace glimpse::model {
 
-TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
-    : config_(config), act_(ops::parse_activation(config.hidden_act, "text_config.hidden_act")) {
+TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config,
+                         const WeightPlacement& place)
+    : config_(config), device_(place.device), act_(ops::parse_activation(config.hidden_act, "text_config.hidden_act")) {
   const std::string p = "model.language_model.";
   head_dim_ =
       config.head_dim > 0 ? config.head_dim : config.hidden_size / config.num_attention_heads;
@@ -35,22 +37,24 @@ TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
          "config.json: mrope_section covers {} rotary pairs, the rotary dim {} has {}",
          pair_axis_.size(), rotary_dim, inv_freq_.size());
 
-  embed_tokens_ = weights.get(p + "embed_tokens.weight");
+  embed_tokens_ = place.matrix(weights.get(p + "embed_tokens.weight"));
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     const std::string l = p + "layers." + std::to_string(i) + ".";
     Layer layer;
-    layer.input_norm = f32_weight(weights, l + "input_layernorm.weight");
-    layer.post_self_attn_norm = f32_weight(weights, l + "post_self_attn_layernorm.weight");
-    layer.post_attention_norm = f32_weight(weights, l + "post_attention_layernorm.weight");
-    layer.post_mlp_norm = f32_weight(weights, l + "post_mlp_layernorm.weight");
+    layer.input_norm = place.vector(f32_weight(weights, l + "input_layernorm.weight"));
+    layer.post_self_attn_norm =
+        place.vector(f32_weight(weights, l + "post_self_attn_layernorm.weight"));
+    layer.post_attention_norm =
+        place.vector(f32_weight(weights, l + "post_attention_layernorm.weight"));
+    layer.post_mlp_norm = place.vector(f32_weight(weights, l + "post_mlp_layernorm.weight"));
     const std::string a = l + "self_attn.";
-    layer.qkv_weight =
-        stacked_weights(weights, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"});
-    layer.qkv_bias = concatenated_f32_vectors(
-        weights, {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"});
-    layer.o_weight = weights.get(a + "o_proj.weight");
-    layer.gate_up_weight = weights.get(l + "mlp.gate_up_proj.weight");
-    layer.down_weight = weights.get(l + "mlp.down_proj.weight");
+    layer.qkv_weight = place.matrix(
+        stacked_weights(weights, {a + "q_proj.weight", a + "k_proj.weight", a + "v_proj.weight"}));
+    layer.qkv_bias = place.vector(concatenated_f32_vectors(
+        weights, {a + "q_proj.bias", a + "k_proj.bias", a + "v_proj.bias"}));
+    layer.o_weight = place.matrix(weights.get(a + "o_proj.weight"));
+    layer.gate_up_weight = place.matrix(weights.get(l + "mlp.gate_up_proj.weight"));
+    layer.down_weight = place.matrix(weights.get(l + "mlp.down_proj.weight"));
     const int64_t expected_rows =
         (config.num_attention_heads + 2 * config.num_key_value_heads) * head_dim_;
     if (layer.qkv_weight.size(0) != expected_rows)
@@ -60,12 +64,14 @@ TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config)
            head_dim_, expected_rows);
     layers_.push_back(std::move(layer));
   }
-  final_norm_ = f32_weight(weights, p + "norm.weight");
-  lm_head_ = weights.get("lm_head.weight");
+  final_norm_ = place.vector(f32_weight(weights, p + "norm.weight"));
+  // A tied head is the embedding table itself: placed once.
+  lm_head_ = weights.lm_head_tied() ? embed_tokens_ : place.matrix(weights.get("lm_head.weight"));
 }
 
 KvCache TextDecoder::new_cache(int64_t capacity) const {
-  return KvCache(config_.num_hidden_layers, capacity, config_.num_key_value_heads, head_dim_);
+  return KvCache(config_.num_hidden_layers, capacity, config_.num_key_value_heads, head_dim_,
+                 device_);
 }
 
 Tensor TextDecoder::embed(std::span<const int32_t> ids) const {
@@ -84,7 +90,7 @@ std::pair<Tensor, Tensor> TextDecoder::rotary_tables(const Tensor& positions) co
       cos.data<float>()[t * pairs + i] = std::cos(angle);
       sin.data<float>()[t * pairs + i] = std::sin(angle);
     }
-  return {cos, sin};
+  return {to_device(cos, device_), to_device(sin, device_)};
 }
 
 float TextDecoder::attention_scale() const {
@@ -97,17 +103,17 @@ Tensor TextDecoder::attention(const Layer& layer, int64_t index, const Tensor& x
                 kv_heads = config_.num_key_value_heads;
   const Tensor qkv = ops::linear(x, layer.qkv_weight, &layer.qkv_bias);
   // Each qkv row is [q (heads·d) | k (kv_heads·d) | v (kv_heads·d)].
-  Tensor q = Tensor::empty({n, heads, head_dim_}, DType::kF32);
-  Tensor k = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32);
-  Tensor v = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32);
-  const int64_t q_width = heads * head_dim_, kv_width = kv_heads * head_dim_;
-  for (int64_t t = 0; t < n; ++t) {
-    const float* row = qkv.data<float>() + t * (q_width + 2 * kv_width);
-    std::memcpy(q.data<float>() + t * q_width, row, size_t(q_width) * sizeof(float));
-    std::memcpy(k.data<float>() + t * kv_width, row + q_width, size_t(kv_width) * sizeof(float));
-    std::memcpy(v.data<float>() + t * kv_width, row + q_width + kv_width,
-                size_t(kv_width) * sizeof(float));
-  }
+  Tensor q = Tensor::empty({n, heads, head_dim_}, DType::kF32, device_);
+  Tensor k = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32, device_);
+  Tensor v = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32, device_);
+  const size_t q_bytes = size_t(heads * head_dim_) * sizeof(float);
+  const size_t kv_bytes = size_t(kv_heads * head_dim_) * sizeof(float);
+  const size_t row_bytes = q_bytes + 2 * kv_bytes;
+  const auto* rows = static_cast<const std::byte*>(qkv.raw_data());
+  copy_rows(q.raw_data(), q_bytes, rows, row_bytes, q_bytes, size_t(n), device_);
+  copy_rows(k.raw_data(), kv_bytes, rows + q_bytes, row_bytes, kv_bytes, size_t(n), device_);
+  copy_rows(v.raw_data(), kv_bytes, rows + q_bytes + kv_bytes, row_bytes, kv_bytes, size_t(n),
+            device_);
   ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kInterleaved);
   ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kInterleaved);
   return ops::linear(attend(index, q, k, v), layer.o_weight);
@@ -152,14 +158,15 @@ Tensor TextDecoder::forward(Tensor hidden, const Tensor& positions, KvCache& cac
   // New keys and values go into cache rows [past, past + n); queries see rows [0, past + n).
   const AttendFn attend = [&](int64_t layer, const Tensor& q, const Tensor& k, const Tensor& v) {
     const Tensor keys = cache.keys(layer, past + n), values = cache.values(layer, past + n);
-    std::memcpy(keys.slice_rows(past, past + n).raw_data(), k.raw_data(), k.nbytes());
-    std::memcpy(values.slice_rows(past, past + n).raw_data(), v.raw_data(), v.nbytes());
+    copy_into(keys.slice_rows(past, past + n), k);
+    copy_into(values.slice_rows(past, past + n), v);
     return ops::causal_attention(q, keys, values, past, attention_scale());
   };
   const Tensor last_hidden = run_layers(std::move(hidden), positions, attend);
   cache.advance(n);
-  if (all_logits) return logits(last_hidden);
-  return logits(last_hidden.slice_rows(n - 1, n)).view({lm_head_.size(0)});
+  if (all_logits) return to_device(logits(last_hidden), Device::kCPU);
+  return to_device(logits(last_hidden.slice_rows(n - 1, n)), Device::kCPU)
+      .view({lm_head_.size(0)});
 }
 
 }  // namespace glimpse::model

@@ -9,6 +9,7 @@
 
 #include "model/config.h"
 #include "model/glm4v.h"
+#include "model/glm4v_weights.h"
 #include "model/weights.h"
 #include "ops/elementwise.h"
 
@@ -16,14 +17,15 @@ namespace glimpse::model {
 
 class TextDecoder {
  public:
-  TextDecoder(const ModelWeights& weights, const TextConfig& config);
+  // Prepares the weights and places them as `place` says (device, matrix dtype).
+  TextDecoder(const ModelWeights& weights, const TextConfig& config, const WeightPlacement& place);
 
   // f32 [ids.size(), hidden]; ids outside the vocabulary throw Error(kInvalidArgument).
   Tensor embed(std::span<const int32_t> ids) const;
 
-  // Runs every layer over `hidden` (f32 [n, hidden]) at `positions` (int64 [3, n]), appending the n
-  // tokens to `cache`. Returns logits f32 [vocab] for the last token, or [n, vocab] when
-  // all_logits.
+  // Runs every layer over `hidden` (f32 [n, hidden]) at `positions` (int64 [3, n], host), appending
+  // the n tokens to `cache`. Returns logits f32 [vocab] for the last token, or [n, vocab] when
+  // all_logits, on the host.
   Tensor forward(Tensor hidden, const Tensor& positions, KvCache& cache, bool all_logits) const;
 
   // Where a layer's attention reads and writes keys and values. Given one layer's rotated queries
@@ -39,6 +41,7 @@ class TextDecoder {
   Tensor logits(const Tensor& hidden) const;
 
   KvCache new_cache(int64_t capacity) const;
+  Device device() const { return device_; }
   int64_t head_dim() const { return head_dim_; }
   float attention_scale() const;
 
@@ -57,6 +60,7 @@ class TextDecoder {
                    const Tensor& sin, const AttendFn& attend) const;
 
   TextConfig config_;
+  Device device_;
   ops::Activation act_;
   int64_t head_dim_;
   Tensor embed_tokens_;  // as stored (bf16/f16/f32): rows are upcast when gathered

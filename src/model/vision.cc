@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/device_copy.h"
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
 #include "ops/grid_sample.h"
@@ -12,19 +13,20 @@
 
 namespace glimpse::model {
 
-VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config)
-    : config_(config), act_(ops::parse_activation(config.hidden_act, "vision_config.hidden_act")) {
+VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config,
+                         const WeightPlacement& place)
+    : config_(config), device_(place.device), act_(ops::parse_activation(config.hidden_act, "vision_config.hidden_act")) {
   const std::string p = "model.visual.";
   const int64_t hidden = config.hidden_size;
-  patch_weight_ = weights.get(p + "patch_embed.proj.weight").view({hidden, -1});
-  patch_bias_ = f32_weight(weights, p + "patch_embed.proj.bias");
-  post_conv_norm_ = f32_weight(weights, p + "post_conv_layernorm.weight");
+  patch_weight_ = place.matrix(weights.get(p + "patch_embed.proj.weight").view({hidden, -1}));
+  patch_bias_ = place.vector(f32_weight(weights, p + "patch_embed.proj.bias"));
+  post_conv_norm_ = place.vector(f32_weight(weights, p + "post_conv_layernorm.weight"));
   Tensor table = f32_weight(weights, p + "embeddings.position_embedding.weight");
   const auto side = int64_t(std::lround(std::sqrt(double(table.size(0)))));
   if (side * side != table.size(0))
     fail(ErrorKind::kCorrupt,
          "{}embeddings.position_embedding.weight: {} rows are not a square grid", p, table.size(0));
-  position_table_ = table.view({side, side, hidden});
+  position_table_ = place.vector(table.view({side, side, hidden}));
 
   // Axial rotary: head_dim / 4 frequencies shared by the h and the w half of each head.
   const int64_t spatial_dim = config.head_dim() / 2;
@@ -34,39 +36,42 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
   for (int64_t i = 0; i < config.depth; ++i) {
     const std::string b = p + "blocks." + std::to_string(i) + ".";
     Block block;
-    block.norm1 = f32_weight(weights, b + "norm1.weight");
-    block.norm2 = f32_weight(weights, b + "norm2.weight");
-    block.qkv_weight = weights.get(b + "attn.qkv.weight");
-    if (config.attention_bias) block.qkv_bias = f32_weight(weights, b + "attn.qkv.bias");
-    block.proj_weight = weights.get(b + "attn.proj.weight");
-    block.gate_up_weight =
-        stacked_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"});
-    block.down_weight = weights.get(b + "mlp.down_proj.weight");
+    block.norm1 = place.vector(f32_weight(weights, b + "norm1.weight"));
+    block.norm2 = place.vector(f32_weight(weights, b + "norm2.weight"));
+    block.qkv_weight = place.matrix(weights.get(b + "attn.qkv.weight"));
+    if (config.attention_bias)
+      block.qkv_bias = place.vector(f32_weight(weights, b + "attn.qkv.bias"));
+    block.proj_weight = place.matrix(weights.get(b + "attn.proj.weight"));
+    block.gate_up_weight = place.matrix(
+        stacked_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}));
+    block.down_weight = place.matrix(weights.get(b + "mlp.down_proj.weight"));
     blocks_.push_back(std::move(block));
   }
-  post_norm_ = f32_weight(weights, p + "post_layernorm.weight");
+  post_norm_ = place.vector(f32_weight(weights, p + "post_layernorm.weight"));
 
   // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] (same dtype) so a merge block's m·m
   // patches, stored consecutively, form one input row of a plain GEMM.
   const Tensor& conv = weights.get(p + "downsample.weight");
   const int64_t out = conv.size(0), m = config.spatial_merge_size;
   const size_t element = dtype_size(conv.dtype());
-  downsample_weight_ = Tensor::empty({out, m * m * hidden}, conv.dtype());
+  Tensor downsample = Tensor::empty({out, m * m * hidden}, conv.dtype());
   const auto* src = static_cast<const std::byte*>(conv.raw_data());
-  auto* dst = static_cast<std::byte*>(downsample_weight_.raw_data());
+  auto* dst = static_cast<std::byte*>(downsample.raw_data());
   for (int64_t o = 0; o < out; ++o)
     for (int64_t c = 0; c < hidden; ++c)
       for (int64_t k = 0; k < m * m; ++k)
         std::memcpy(dst + size_t((o * m * m + k) * hidden + c) * element,
                     src + size_t((o * hidden + c) * m * m + k) * element, element);
-  downsample_bias_ = f32_weight(weights, p + "downsample.bias");
+  downsample_weight_ = place.matrix(downsample);
+  downsample_bias_ = place.vector(f32_weight(weights, p + "downsample.bias"));
 
-  merger_proj_ = weights.get(p + "merger.proj.weight");
-  merger_norm_weight_ = f32_weight(weights, p + "merger.post_projection_norm.weight");
-  merger_norm_bias_ = f32_weight(weights, p + "merger.post_projection_norm.bias");
-  merger_gate_up_ =
-      stacked_weights(weights, {p + "merger.gate_proj.weight", p + "merger.up_proj.weight"});
-  merger_down_ = weights.get(p + "merger.down_proj.weight");
+  merger_proj_ = place.matrix(weights.get(p + "merger.proj.weight"));
+  merger_norm_weight_ =
+      place.vector(f32_weight(weights, p + "merger.post_projection_norm.weight"));
+  merger_norm_bias_ = place.vector(f32_weight(weights, p + "merger.post_projection_norm.bias"));
+  merger_gate_up_ = place.matrix(
+      stacked_weights(weights, {p + "merger.gate_proj.weight", p + "merger.up_proj.weight"}));
+  merger_down_ = place.matrix(weights.get(p + "merger.down_proj.weight"));
 }
 
 VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& images) const {
@@ -105,7 +110,8 @@ VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& imag
       layout.cu_seqlens.push_back(layout.cu_seqlens.back() + g.h * g.w);
     }
   }
-  layout.position_points = Tensor::from_vector(points, {int64_t(layout.h.size()), 2});
+  layout.position_points =
+      to_device(Tensor::from_vector(points, {int64_t(layout.h.size()), 2}), device_);
   return layout;
 }
 
@@ -124,7 +130,7 @@ std::pair<Tensor, Tensor> VisionTower::rotary_tables(const PatchLayout& layout) 
       c[quarter + i] = std::cos(angle_w), s[quarter + i] = std::sin(angle_w);
     }
   }
-  return {cos, sin};
+  return {to_device(cos, device_), to_device(sin, device_)};
 }
 
 Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLayout& layout,
@@ -133,16 +139,14 @@ Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLa
   const Tensor qkv =
       ops::linear(x, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
   // qkv rows are [3, heads, head_dim]; split into contiguous q, k, v [patches, heads, head_dim].
-  Tensor q = Tensor::empty({patches, heads, head_dim}, DType::kF32);
-  Tensor k = Tensor::empty({patches, heads, head_dim}, DType::kF32);
-  Tensor v = Tensor::empty({patches, heads, head_dim}, DType::kF32);
-  const int64_t width = heads * head_dim;
-  for (int64_t p = 0; p < patches; ++p) {
-    const float* row = qkv.data<float>() + p * 3 * width;
-    std::memcpy(q.data<float>() + p * width, row, size_t(width) * sizeof(float));
-    std::memcpy(k.data<float>() + p * width, row + width, size_t(width) * sizeof(float));
-    std::memcpy(v.data<float>() + p * width, row + 2 * width, size_t(width) * sizeof(float));
-  }
+  Tensor q = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
+  Tensor k = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
+  Tensor v = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
+  const size_t width = size_t(heads * head_dim) * sizeof(float);
+  const auto* rows = static_cast<const std::byte*>(qkv.raw_data());
+  copy_rows(q.raw_data(), width, rows, 3 * width, width, size_t(patches), device_);
+  copy_rows(k.raw_data(), width, rows + width, 3 * width, width, size_t(patches), device_);
+  copy_rows(v.raw_data(), width, rows + 2 * width, 3 * width, width, size_t(patches), device_);
   ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kHalves);
   ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kHalves);
   const Tensor attended =
@@ -155,11 +159,11 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   const PatchLayout patches = layout(images);
   const int64_t total = int64_t(patches.h.size()), m = config_.spatial_merge_size;
   const int64_t patch_values = patch_weight_.size(1);
-  Tensor pixels = Tensor::empty({total, patch_values}, DType::kF32);
-  int64_t row = 0;
-  for (const ImageInput& image : images) {
-    std::memcpy(pixels.data<float>() + row * patch_values, image.pixel_values.data<float>(),
-                image.pixel_values.nbytes());
+  Tensor pixels = images.size() == 1 ? to_device(images[0].pixel_values, device_)
+                                     : Tensor::empty({total, patch_values}, DType::kF32, device_);
+  for (int64_t row = 0; const ImageInput& image : images) {
+    if (images.size() > 1)
+      copy_into(pixels.slice_rows(row, row + image.pixel_values.size(0)), image.pixel_values);
     row += image.pixel_values.size(0);
   }
 

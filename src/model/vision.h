@@ -8,6 +8,7 @@
 
 #include "model/config.h"
 #include "model/glm4v.h"
+#include "model/glm4v_weights.h"
 #include "model/weights.h"
 #include "ops/elementwise.h"
 
@@ -15,9 +16,12 @@ namespace glimpse::model {
 
 class VisionTower {
  public:
-  VisionTower(const ModelWeights& weights, const VisionConfig& config);
+  // Prepares the weights and places them as `place` says (device, matrix dtype).
+  VisionTower(const ModelWeights& weights, const VisionConfig& config,
+              const WeightPlacement& place);
 
-  // f32 [sum(t·h·w) / merge², out_hidden_size], the images' merged tokens in order.
+  // f32 [sum(t·h·w) / merge², out_hidden_size] on the tower's device, the images' merged tokens
+  // in order.
   Tensor encode(const std::vector<ImageInput>& images) const;
 
  private:
@@ -43,6 +47,7 @@ class VisionTower {
                    const Tensor& cos, const Tensor& sin) const;
 
   VisionConfig config_;
+  Device device_;
   ops::Activation act_;
   Tensor patch_weight_, patch_bias_;  // the Conv3d as [hidden, C·T·P·P]
   Tensor post_conv_norm_;

@@ -121,7 +121,7 @@ Service::Service(ServiceOptions options) : options_(std::move(options)) {
 Service::~Service() = default;
 
 void Service::load() {
-  model_ = model::Glm4vModel::load(options_.model_dir);
+  model_ = model::Glm4vModel::load(options_.model_dir, options_.load);
   prompts_ = std::make_unique<io::PromptBuilder>(options_.model_dir);
   scheduler_ =
       std::make_unique<engine::Scheduler>(*model_, prompts_->tokenizer(), options_.scheduler);

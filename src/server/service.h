@@ -24,6 +24,7 @@ namespace glimpse::server {
 
 struct ServiceOptions {
   std::string model_dir;
+  model::LoadOptions load;  // device and weight dtype
   std::string served_model_name;  // the id in /v1/models; default: the directory's name
   engine::SchedulerOptions scheduler;
   io::MediaPolicy media;
