@@ -7,9 +7,9 @@
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
 #include "ops/embedding.h"
+#include "ops/fused.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
-#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -99,24 +99,12 @@ float TextDecoder::attention_scale() const {
 
 Tensor TextDecoder::attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
                               const Tensor& sin, const AttendFn& attend) const {
-  const int64_t n = x.size(0), heads = config_.num_attention_heads,
-                kv_heads = config_.num_key_value_heads;
   const Tensor qkv = ops::linear(x, layer.qkv_weight, &layer.qkv_bias);
   // Each qkv row is [q (heads·d) | k (kv_heads·d) | v (kv_heads·d)].
-  Tensor q = Tensor::empty({n, heads, head_dim_}, DType::kF32, device_);
-  Tensor k = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32, device_);
-  Tensor v = Tensor::empty({n, kv_heads, head_dim_}, DType::kF32, device_);
-  const size_t q_bytes = size_t(heads * head_dim_) * sizeof(float);
-  const size_t kv_bytes = size_t(kv_heads * head_dim_) * sizeof(float);
-  const size_t row_bytes = q_bytes + 2 * kv_bytes;
-  const auto* rows = static_cast<const std::byte*>(qkv.raw_data());
-  copy_rows(q.raw_data(), q_bytes, rows, row_bytes, q_bytes, size_t(n), device_);
-  copy_rows(k.raw_data(), kv_bytes, rows + q_bytes, row_bytes, kv_bytes, size_t(n), device_);
-  copy_rows(v.raw_data(), kv_bytes, rows + q_bytes + kv_bytes, row_bytes, kv_bytes, size_t(n),
-            device_);
-  ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kInterleaved);
-  ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kInterleaved);
-  return ops::linear(attend(index, q, k, v), layer.o_weight);
+  const ops::QkvParts parts =
+      ops::split_qkv_rotary(qkv, config_.num_attention_heads, config_.num_key_value_heads, cos,
+                            sin, ops::RotaryLayout::kInterleaved);
+  return ops::linear(attend(index, parts.q, parts.k, parts.v), layer.o_weight);
 }
 
 Tensor TextDecoder::run_layers(Tensor hidden, const Tensor& positions,
@@ -128,15 +116,18 @@ Tensor TextDecoder::run_layers(Tensor hidden, const Tensor& positions,
          dtype_name(positions.dtype()), shape_string(positions.shape()));
   const auto [cos, sin] = rotary_tables(positions);
   const float eps = float(config_.rms_norm_eps);
+  // Sandwich norms: hidden += norm(attention(norm(hidden))); hidden += norm(mlp(norm(hidden))).
+  // Each residual add also norms the sum for the next sub-layer (one fused op).
+  Tensor x = ops::rms_norm(hidden, layers_.front().input_norm, eps);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const Layer& layer = layers_[i];
-    const Tensor attended = attention(
-        layer, int64_t(i), ops::rms_norm(hidden, layer.input_norm, eps), cos, sin, attend);
-    ops::add_inplace(hidden, ops::rms_norm(attended, layer.post_self_attn_norm, eps));
-    const Tensor gate_up =
-        ops::linear(ops::rms_norm(hidden, layer.post_attention_norm, eps), layer.gate_up_weight);
+    const Tensor attended = attention(layer, int64_t(i), x, cos, sin, attend);
+    x = ops::residual_rms_norm(hidden, attended, layer.post_self_attn_norm,
+                               &layer.post_attention_norm, eps);
+    const Tensor gate_up = ops::linear(x, layer.gate_up_weight);
     const Tensor mlp = ops::linear(ops::gated_activation(gate_up, act_), layer.down_weight);
-    ops::add_inplace(hidden, ops::rms_norm(mlp, layer.post_mlp_norm, eps));
+    const Tensor* next_norm = i + 1 < layers_.size() ? &layers_[i + 1].input_norm : nullptr;
+    x = ops::residual_rms_norm(hidden, mlp, layer.post_mlp_norm, next_norm, eps);
   }
   return hidden;
 }

@@ -6,10 +6,10 @@
 #include "core/device_copy.h"
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
+#include "ops/fused.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
-#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -135,20 +135,12 @@ std::pair<Tensor, Tensor> VisionTower::rotary_tables(const PatchLayout& layout) 
 
 Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLayout& layout,
                               const Tensor& cos, const Tensor& sin) const {
-  const int64_t patches = x.size(0), heads = config_.num_heads, head_dim = config_.head_dim();
+  const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
   const Tensor qkv =
       ops::linear(x, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
-  // qkv rows are [3, heads, head_dim]; split into contiguous q, k, v [patches, heads, head_dim].
-  Tensor q = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
-  Tensor k = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
-  Tensor v = Tensor::empty({patches, heads, head_dim}, DType::kF32, device_);
-  const size_t width = size_t(heads * head_dim) * sizeof(float);
-  const auto* rows = static_cast<const std::byte*>(qkv.raw_data());
-  copy_rows(q.raw_data(), width, rows, 3 * width, width, size_t(patches), device_);
-  copy_rows(k.raw_data(), width, rows + width, 3 * width, width, size_t(patches), device_);
-  copy_rows(v.raw_data(), width, rows + 2 * width, 3 * width, width, size_t(patches), device_);
-  ops::rotary_inplace(q, cos, sin, ops::RotaryLayout::kHalves);
-  ops::rotary_inplace(k, cos, sin, ops::RotaryLayout::kHalves);
+  // qkv rows are [3, heads, head_dim]: q, k, v with as many heads each.
+  const auto [q, k, v] =
+      ops::split_qkv_rotary(qkv, heads, heads, cos, sin, ops::RotaryLayout::kHalves);
   const Tensor attended =
       ops::segment_attention(q, k, v, layout.cu_seqlens, float(1.0 / std::sqrt(double(head_dim))));
   return ops::linear(attended, block.proj_weight);

@@ -19,6 +19,7 @@
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
+#include "ops/fused.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
@@ -280,6 +281,43 @@ TEST(RotaryCuda, BothLayoutsMatchCpu) {
       rotary_inplace(x_gpu, gpu(cos), gpu(sin), layout);
       cpu::rotary_inplace(x, cos, sin, layout);
       expect_close(x_gpu, x, kF32Tolerance);
+    }
+}
+
+TEST(FusedCuda, ResidualRmsNormMatchesCpu) {
+  for (const Shape& shape : {Shape{1, 4096}, Shape{7, 4096}, Shape{3, 37}})
+    for (const bool with_next : {true, false}) {
+      Tensor hidden = random_host(shape, 2.0f);
+      const Tensor x = random_host(shape, 5.0f), w = random_host({shape[1]}),
+                   w_next = random_host({shape[1]});
+      Tensor hidden_gpu = gpu(hidden);
+      poison_outputs(shape);
+      const Tensor next_gpu =
+          residual_rms_norm(hidden_gpu, gpu(x), gpu(w), with_next ? &w_next : nullptr, 1e-5f);
+      const Tensor next =
+          cpu::residual_rms_norm(hidden, x, w, with_next ? &w_next : nullptr, 1e-5f);
+      expect_close(hidden_gpu, hidden, kF32Tolerance);
+      EXPECT_EQ(next_gpu.defined(), with_next);
+      if (with_next) expect_close(next_gpu, next, kF32Tolerance);
+    }
+}
+
+TEST(FusedCuda, SplitQkvRotaryMatchesCpu) {
+  struct Case {
+    int64_t n, heads, kv_heads, d, pairs;
+  };
+  for (const RotaryLayout layout : {RotaryLayout::kInterleaved, RotaryLayout::kHalves})
+    for (const Case& c : {Case{1, 32, 2, 128, 32}, Case{13, 12, 12, 128, 64}, Case{5, 4, 2, 10, 3}}) {
+      const Tensor qkv = random_host({c.n, (c.heads + 2 * c.kv_heads) * c.d});
+      const Tensor cos = uniform_host({c.n, c.pairs}, -1, 1),
+                   sin = uniform_host({c.n, c.pairs}, -1, 1);
+      poison_outputs(Shape{c.n, c.heads, c.d});
+      const QkvParts on_gpu =
+          split_qkv_rotary(gpu(qkv), c.heads, c.kv_heads, gpu(cos), gpu(sin), layout);
+      const QkvParts on_cpu = cpu::split_qkv_rotary(qkv, c.heads, c.kv_heads, cos, sin, layout);
+      expect_close(on_gpu.q, on_cpu.q, kF32Tolerance);
+      expect_close(on_gpu.k, on_cpu.k, kF32Tolerance);
+      expect_close(on_gpu.v, on_cpu.v, 0.0);
     }
 }
 

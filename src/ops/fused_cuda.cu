@@ -1,0 +1,103 @@
+// The fused decoder kernels. residual_rms_norm: reads hidden and x, writes hidden and next
+// (16·d bytes per row instead of 32·d over four launches). split_qkv_rotary: reads and writes
+// each q/k/v element once (8 bytes) instead of a copy pass plus a rotary pass over q and k.
+#include "ops/common_cuda.cuh"
+#include "ops/fused_kernels_cuda.h"
+
+namespace glimpse::ops::cuda_kernels {
+namespace {
+
+constexpr int kThreads = 256;
+
+__global__ void residual_rms_norm_kernel(float* __restrict__ hidden, const float* __restrict__ x,
+                                         const float* __restrict__ x_weight,
+                                         const float* __restrict__ next_weight,
+                                         float* __restrict__ next, int d, float eps) {
+  __shared__ float scratch[32];
+  const int64_t offset = int64_t(blockIdx.x) * d;
+  float sum_sq = 0.0f;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) sum_sq += x[offset + i] * x[offset + i];
+  const float inv_rms_x = 1.0f / sqrtf(block_sum(sum_sq, scratch) / float(d) + eps);
+  float sum_sq_hidden = 0.0f;
+  for (int i = threadIdx.x; i < d; i += blockDim.x) {
+    // Rounded as the plain ops: y = w·(x·r), then hidden + y.
+    const float h = hidden[offset + i] + x_weight[i] * (x[offset + i] * inv_rms_x);
+    hidden[offset + i] = h;
+    sum_sq_hidden += h * h;
+  }
+  if (!next_weight) return;
+  // Every thread reads back only the elements it wrote itself: no barrier needed for hidden.
+  const float inv_rms_h = 1.0f / sqrtf(block_sum(sum_sq_hidden, scratch) / float(d) + eps);
+  for (int i = threadIdx.x; i < d; i += blockDim.x)
+    next[offset + i] = next_weight[i] * (hidden[offset + i] * inv_rms_h);
+}
+
+// One thread per (token, slot, feature j); a rotated pair is handled by the thread of its first
+// feature, the second feature's thread does nothing.
+__global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, float* __restrict__ q,
+                                        float* __restrict__ k, float* __restrict__ v,
+                                        const float* __restrict__ cos,
+                                        const float* __restrict__ sin, int64_t n, int heads,
+                                        int kv_heads, int d, int pairs, int first_step,
+                                        int second_offset) {
+  const int slots = heads + 2 * kv_heads;
+  const int64_t total = n * slots * d;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int j = int(i % d);
+    const int slot = int((i / d) % slots);
+    const int64_t t = i / (int64_t(d) * slots);
+    const float* in = qkv + (t * slots + slot) * d;
+    float* out;
+    if (slot < heads) {
+      out = q + (t * heads + slot) * d;
+    } else if (slot < heads + kv_heads) {
+      out = k + (t * kv_heads + (slot - heads)) * d;
+    } else {
+      v[(t * kv_heads + (slot - heads - kv_heads)) * d + j] = in[j];
+      continue;
+    }
+    // Which pair j belongs to, and whether it is the pair's first feature.
+    int pair = -1;
+    bool first = false;
+    if (first_step == 2) {
+      if (j < 2 * pairs) pair = j / 2, first = j % 2 == 0;
+    } else if (j < pairs) {
+      pair = j, first = true;
+    } else if (j >= second_offset && j < second_offset + pairs) {
+      pair = j - second_offset;
+    }
+    if (pair < 0) {
+      out[j] = in[j];
+    } else if (first) {
+      const float c = cos[t * pairs + pair], s = sin[t * pairs + pair];
+      const int second = pair * first_step + second_offset;
+      const float a = in[j], b = in[second];
+      out[j] = a * c - b * s;
+      out[second] = b * c + a * s;
+    }
+  }
+}
+
+}  // namespace
+
+cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weight,
+                              const float* next_weight, float* next, int64_t rows, int d,
+                              float eps) {
+  if (rows == 0) return cudaSuccess;
+  residual_rms_norm_kernel<<<unsigned(rows), kThreads>>>(hidden, x, x_weight, next_weight, next,
+                                                         d, eps);
+  return cudaGetLastError();
+}
+
+cudaError_t split_qkv_rotary(const float* qkv, float* q, float* k, float* v, const float* cos,
+                             const float* sin, int64_t n, int heads, int kv_heads, int d,
+                             int pairs, int first_step, int second_offset) {
+  const int64_t total = n * (heads + 2 * kv_heads) * d;
+  if (total == 0) return cudaSuccess;
+  split_qkv_rotary_kernel<<<grid_for(total, kThreads), kThreads>>>(
+      qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs, first_step, second_offset);
+  return cudaGetLastError();
+}
+
+}  // namespace glimpse::ops::cuda_kernels

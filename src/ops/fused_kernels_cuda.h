@@ -1,0 +1,22 @@
+// Launchers of the fused kernels (fused_cuda.cu); see kernels_cuda.h for the conventions.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <cstdint>
+
+namespace glimpse::ops::cuda_kernels {
+
+// Per row of d: hidden += x·r(x)·x_weight; then next = hidden·r(hidden)·next_weight when
+// next_weight is given (r = 1 / sqrt(mean(·²) + eps)). One block per row.
+cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weight,
+                              const float* next_weight, float* next, int64_t rows, int d,
+                              float eps);
+
+// qkv [n, slots · d] (slots = heads + 2·kv_heads) → q [n, heads, d], k, v [n, kv_heads, d]; q and
+// k rotated pairwise: pair i is features (i·first_step, i·first_step + second_offset).
+cudaError_t split_qkv_rotary(const float* qkv, float* q, float* k, float* v, const float* cos,
+                             const float* sin, int64_t n, int heads, int kv_heads, int d,
+                             int pairs, int first_step, int second_offset);
+
+}  // namespace glimpse::ops::cuda_kernels
