@@ -8,6 +8,9 @@
 // Either path writes y [rows, out] f32 with the bias added (cuBLASLt's bias epilogue).
 #include <cublasLt.h>
 
+#include <mutex>
+#include <unordered_map>
+
 #include "ops/common_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/linear.h"
@@ -38,20 +41,30 @@ const LtContext& lt_context() {
   return context;
 }
 
-// The descriptors of one cuBLASLt call, released on every exit path.
-struct MatmulDescriptors {
+// The descriptors and chosen algorithm of one GEMM shape. Building them and asking the heuristic
+// costs tens of microseconds of host time, more than a decode-sized GEMM runs, so each shape is
+// planned once and kept for the life of the process.
+struct MatmulPlan {
   cublasLtMatmulDesc_t op = nullptr;
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, d = nullptr;
-  cublasLtMatmulPreference_t preference = nullptr;
-  MatmulDescriptors() = default;
-  MatmulDescriptors(const MatmulDescriptors&) = delete;
-  MatmulDescriptors& operator=(const MatmulDescriptors&) = delete;
-  ~MatmulDescriptors() {
-    if (preference) cublasLtMatmulPreferenceDestroy(preference);
-    if (d) cublasLtMatrixLayoutDestroy(d);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
+  cublasLtMatmulAlgo_t algo{};
+};
+
+struct PlanKey {
+  cudaDataType_t type;
+  int64_t rows, out_features, in_features;
+  bool bias;
+  uint32_t align_a, align_b, align_d;
+  bool operator==(const PlanKey&) const = default;
+};
+
+struct PlanKeyHash {
+  size_t operator()(const PlanKey& k) const {
+    size_t h = std::hash<int64_t>()(k.rows);
+    for (const int64_t v : {int64_t(k.type), k.out_features, k.in_features, int64_t(k.bias),
+                            int64_t(k.align_a), int64_t(k.align_b), int64_t(k.align_d)})
+      h = h * 1000003u ^ std::hash<int64_t>()(v);
+    return h;
   }
 };
 
@@ -66,78 +79,79 @@ cudaDataType_t cuda_type(DType dtype) {
   return dtype == DType::kF32 ? CUDA_R_32F : dtype == DType::kBF16 ? CUDA_R_16BF : CUDA_R_16F;
 }
 
+template <typename T>
+void set_attribute(cublasLtMatmulDesc_t desc, cublasLtMatmulDescAttributes_t attribute,
+                   const T& value, const char* what) {
+  check_cublas(cublasLtMatmulDescSetAttribute(desc, attribute, &value, sizeof(value)), what);
+}
+
+template <typename T>
+void set_preference(cublasLtMatmulPreference_t preference,
+                    cublasLtMatmulPreferenceAttributes_t attribute, const T& value,
+                    const char* what) {
+  check_cublas(cublasLtMatmulPreferenceSetAttribute(preference, attribute, &value, sizeof(value)),
+               what);
+}
+
 // Column-major view of the row-major product: yᵀ [out, rows] = W [in, out]ᵀ · xᵀ [in, rows].
-void gemm(const void* weight, cudaDataType_t type, const void* x, const float* bias, float* y,
-          int64_t rows, int64_t out_features, int64_t in_features) {
+MatmulPlan make_plan(const PlanKey& key) {
   const LtContext& context = lt_context();
-  MatmulDescriptors desc;
-  check_cublas(cublasLtMatmulDescCreate(&desc.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
-  const cublasOperation_t transpose = CUBLAS_OP_T, keep = CUBLAS_OP_N;
-  check_cublas(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &transpose,
-                                              sizeof(transpose)),
-               "transa");
-  check_cublas(
-      cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &keep, sizeof(keep)),
-      "transb");
-  if (bias) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    const cudaDataType_t bias_type = CUDA_R_32F;
-    check_cublas(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue,
-                                                sizeof(epilogue)),
-                 "epilogue");
-    check_cublas(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias,
-                                                sizeof(bias)),
-                 "bias pointer");
-    check_cublas(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE,
-                                                &bias_type, sizeof(bias_type)),
-                 "bias type");
+  MatmulPlan plan;
+  check_cublas(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
+  set_attribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSA, CUBLAS_OP_T, "transa");
+  set_attribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N, "transb");
+  if (key.bias) {
+    set_attribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS, "epilogue");
+    set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_32F, "bias type");
   }
-  check_cublas(cublasLtMatrixLayoutCreate(&desc.a, type, uint64_t(in_features),
-                                          uint64_t(out_features), in_features),
-               "layout A");
+  const auto in = uint64_t(key.in_features), out = uint64_t(key.out_features);
+  check_cublas(cublasLtMatrixLayoutCreate(&plan.a, key.type, in, out, int64_t(in)), "layout A");
+  check_cublas(cublasLtMatrixLayoutCreate(&plan.b, key.type, in, uint64_t(key.rows), int64_t(in)),
+               "layout B");
   check_cublas(
-      cublasLtMatrixLayoutCreate(&desc.b, type, uint64_t(in_features), uint64_t(rows), in_features),
-      "layout B");
-  check_cublas(cublasLtMatrixLayoutCreate(&desc.d, CUDA_R_32F, uint64_t(out_features),
-                                          uint64_t(rows), out_features),
-               "layout D");
-  check_cublas(cublasLtMatmulPreferenceCreate(&desc.preference), "preference");
-  const uint64_t workspace = kWorkspaceBytes;
-  check_cublas(
-      cublasLtMatmulPreferenceSetAttribute(
-          desc.preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof(workspace)),
-      "workspace");
-  const uint32_t align_a = alignment_of(weight), align_b = alignment_of(x),
-                 align_d = alignment_of(y);
-  check_cublas(
-      cublasLtMatmulPreferenceSetAttribute(
-          desc.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a, sizeof(align_a)),
-      "alignment A");
-  check_cublas(
-      cublasLtMatmulPreferenceSetAttribute(
-          desc.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b, sizeof(align_b)),
-      "alignment B");
-  check_cublas(
-      cublasLtMatmulPreferenceSetAttribute(
-          desc.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d, sizeof(align_d)),
-      "alignment C");
-  check_cublas(
-      cublasLtMatmulPreferenceSetAttribute(
-          desc.preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d, sizeof(align_d)),
-      "alignment D");
+      cublasLtMatrixLayoutCreate(&plan.d, CUDA_R_32F, out, uint64_t(key.rows), int64_t(out)),
+      "layout D");
+  cublasLtMatmulPreference_t preference = nullptr;
+  check_cublas(cublasLtMatmulPreferenceCreate(&preference), "preference");
+  set_preference(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kWorkspaceBytes),
+                 "workspace");
+  set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, key.align_a, "align A");
+  set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b, "align B");
+  set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_d, "align C");
+  set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d, "align D");
   cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  check_cublas(cublasLtMatmulAlgoGetHeuristic(context.handle, desc.op, desc.a, desc.b, desc.d,
-                                              desc.d, desc.preference, 1, &heuristic, &found),
-               "heuristic");
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(context.handle, plan.op, plan.a, plan.b, plan.d, plan.d,
+                                     preference, 1, &heuristic, &found);
+  cublasLtMatmulPreferenceDestroy(preference);
+  check_cublas(status, "heuristic");
   if (found == 0)
-    fail(ErrorKind::kUnsupported, "linear: cuBLASLt has no kernel for [{}, {}] x [{}, {}]ᵀ", rows,
-         in_features, out_features, in_features);
+    fail(ErrorKind::kUnsupported, "linear: cuBLASLt has no kernel for [{}, {}] x [{}, {}]ᵀ",
+         key.rows, key.in_features, key.out_features, key.in_features);
+  plan.algo = heuristic.algo;
+  return plan;
+}
+
+void gemm(const void* weight, cudaDataType_t type, const void* x, const float* bias, float* y,
+          int64_t rows, int64_t out_features, int64_t in_features) {
+  static std::mutex mutex;
+  static auto* plans = new std::unordered_map<PlanKey, MatmulPlan, PlanKeyHash>();  // never freed
+  const PlanKey key{type,          rows,
+                    out_features,  in_features,
+                    bias != nullptr, alignment_of(weight),
+                    alignment_of(x), alignment_of(y)};
+  std::lock_guard lock(mutex);  // the bias pointer is set on the shared descriptor
+  auto it = plans->find(key);
+  if (it == plans->end()) it = plans->emplace(key, make_plan(key)).first;
+  const MatmulPlan& plan = it->second;
+  if (bias) set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, "bias pointer");
   const float alpha = 1.0f, beta = 0.0f;
-  check_cublas(
-      cublasLtMatmul(context.handle, desc.op, &alpha, weight, desc.a, x, desc.b, &beta, y, desc.d,
-                     y, desc.d, &heuristic.algo, context.workspace, kWorkspaceBytes, nullptr),
-      "cublasLtMatmul");
+  const LtContext& context = lt_context();
+  check_cublas(cublasLtMatmul(context.handle, plan.op, &alpha, weight, plan.a, x, plan.b, &beta, y,
+                              plan.d, y, plan.d, &plan.algo, context.workspace, kWorkspaceBytes,
+                              nullptr),
+               "cublasLtMatmul");
 }
 
 }  // namespace
