@@ -1,0 +1,305 @@
+// The GLM-4.6V network on the GPU against the golden fixtures (tests/golden, transformers 5.17 in
+// fp32) and against the CPU forward pass. Needs a GPU: built only with GLIMPSE_CUDA, labelled
+// `cuda`; tools/device/model_check.sh runs it on the device machine.
+//
+// bf16 (weight matrices converted at load, LoadOptions::matrix_dtype = kBF16), every golden case:
+//   first-step logits within rel. L2 2e-2 of logits.npy; vision embeddings within 2e-2 of
+//   vision_embeds.npy; fed the reference's 16 greedy tokens (teacher forcing, as
+//   tests/model/glm4v_parity_test.cc does), the argmax equals the reference token at every step
+//   whose reference top-1/top-2 log-prob margin (greedy.json top5) is at least 0.1.
+// f32 (the checkpoints' bf16 matrices widened to f32 at load on both sides, so that no GEMM rounds
+//   its input to bf16), every golden case: GPU vs CPU forward within rel. L2 1e-4 on vision
+//   embeddings, first-step logits and every teacher-forced decode step's logits.
+// Paged batch (model/batch.h forward_batch with a KvBlockPool on the GPU): every case of a model in
+//   one prefill step, then one decode step each; bf16 against the fp32 reference (2e-2), f32
+//   against the CPU single-sequence forward (1e-4).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <tuple>
+
+#include "model/batch.h"
+#include "model/glm4v.h"
+#include "parity_util.h"
+
+namespace glimpse::model {
+namespace {
+
+using parity::host_f32;
+using parity::relative_l2;
+
+constexpr double kBf16Tolerance = 2e-2;   // rel. L2 vs the fp32 reference
+constexpr double kF32Tolerance = 1e-4;    // rel. L2, GPU f32 vs CPU f32
+constexpr double kMarginThreshold = 0.1;  // greedy steps compared where the margin is this large
+
+// The checkout's tests/golden; $GLIMPSE_SOURCE_DIR names another checkout (the device machine runs
+// this binary built elsewhere, next to its own copy of the repository).
+const std::string kGolden =
+    std::string(std::getenv("GLIMPSE_SOURCE_DIR") ? std::getenv("GLIMPSE_SOURCE_DIR")
+                                                  : GLIMPSE_SOURCE_DIR) +
+    "/tests/golden/";
+
+enum class Variant { kCpu, kGpuF32, kGpuBf16 };
+
+const Glm4vModel& golden_model(const std::string& name, Variant variant) {
+  static std::map<std::pair<std::string, Variant>, std::unique_ptr<Glm4vModel>> models;
+  auto& slot = models[{name, variant}];
+  if (!slot) {
+    const std::string dir = kGolden + "models/" + name;
+    switch (variant) {
+      case Variant::kCpu:
+        slot = Glm4vModel::load(dir, LoadOptions{.matrix_dtype = DType::kF32});
+        break;
+      case Variant::kGpuF32:
+        slot = Glm4vModel::load(dir,
+                                LoadOptions{.device = Device::kCUDA, .matrix_dtype = DType::kF32});
+        break;
+      case Variant::kGpuBf16:
+        slot = Glm4vModel::load(dir,
+                                LoadOptions{.device = Device::kCUDA, .matrix_dtype = DType::kBF16});
+        break;
+    }
+  }
+  return *slot;
+}
+
+struct GoldenCase {
+  std::string id, model;
+  nlohmann::json files;
+};
+
+void PrintTo(const GoldenCase& c, std::ostream* os) {
+  *os << c.id << " (" << c.model << ")";
+}
+
+std::vector<GoldenCase> golden_cases() {
+  std::ifstream in(kGolden + "manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  std::vector<GoldenCase> cases;
+  for (const auto& c : manifest.at("cases"))
+    cases.push_back({c.at("id"), c.at("model"), c.at("files")});
+  return cases;
+}
+
+std::string file(const GoldenCase& c, const char* name) {
+  return kGolden + c.files.at(name).get<std::string>();
+}
+
+// The case's images as the model takes them: pixel_values rows split by image_grid_thw.
+std::vector<ImageInput> read_images(const GoldenCase& c) {
+  std::vector<ImageInput> images;
+  if (!c.files.contains("pixel_values")) return images;
+  const Tensor pixels = read_npy(file(c, "pixel_values"));
+  const Tensor grids = read_npy(file(c, "image_grid_thw"));
+  int64_t row = 0;
+  for (int64_t i = 0; i < grids.size(0); ++i) {
+    const int64_t* g = grids.data<int64_t>() + 3 * i;
+    const int64_t rows = g[0] * g[1] * g[2];
+    images.push_back({pixels.slice_rows(row, row + rows), {g[0], g[1], g[2]}});
+    row += rows;
+  }
+  return images;
+}
+
+nlohmann::json read_greedy(const GoldenCase& c) {
+  std::ifstream in(file(c, "greedy"));
+  return nlohmann::json::parse(in);
+}
+
+// One case run through `model`: vision embeddings (empty without images), first-step logits and
+// the logits after each of the reference's greedy tokens (teacher forcing), all on the host in f32.
+struct CaseRun {
+  Tensor vision;
+  std::vector<Tensor> logits;  // [0] = prefill (first step), [s] = after reference token s-1
+};
+
+CaseRun run_case(const Glm4vModel& model, const GoldenCase& c, const nlohmann::json& greedy) {
+  const std::vector<int32_t> ids = parity::read_ids(file(c, "input_ids"));
+  const std::vector<ImageInput> images = read_images(c);
+  std::vector<ImageGrid> grids;
+  for (const ImageInput& image : images) grids.push_back(image.grid);
+  const MropePositions positions = model.rope_positions(ids, grids);
+  const auto& steps = greedy.at("steps");
+
+  CaseRun run;
+  Tensor vision;
+  if (!images.empty()) {
+    vision = model.encode_images(images);
+    run.vision = host_f32(vision);
+  }
+  KvCache cache = model.new_cache(int64_t(ids.size() + steps.size()));
+  run.logits.push_back(
+      host_f32(model.forward(ids, positions.positions, images.empty() ? nullptr : &vision, cache)));
+  for (size_t step = 0; step + 1 < steps.size(); ++step) {
+    const std::vector<int32_t> token = {steps[step].at("token").get<int32_t>()};
+    run.logits.push_back(host_f32(model.forward(
+        token, parity::decode_position(positions.next_position + int64_t(step)), nullptr, cache)));
+  }
+  return run;
+}
+
+class GoldenCuda : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(GoldenCuda, Bf16MatchesReferenceAndGreedyTokens) {
+  const GoldenCase& c = GetParam();
+  const nlohmann::json greedy = read_greedy(c);
+  const CaseRun run = run_case(golden_model(c.model, Variant::kGpuBf16), c, greedy);
+
+  if (run.vision.defined()) {
+    const double err = relative_l2(run.vision, read_npy(file(c, "vision_embeds")));
+    EXPECT_LE(err, kBf16Tolerance) << "vision embeddings";
+    RecordProperty("vision_rel_l2", std::to_string(err));
+  }
+  const double err = relative_l2(run.logits[0], read_npy(file(c, "logits")));
+  EXPECT_LE(err, kBf16Tolerance) << "first-step logits";
+  RecordProperty("logits_rel_l2", std::to_string(err));
+
+  int checked = 0;
+  const auto& steps = greedy.at("steps");
+  for (size_t step = 0; step < steps.size(); ++step) {
+    const auto& top5 = steps[step].at("top5");
+    const double margin = top5[0][1].get<double>() - top5[1][1].get<double>();
+    if (margin < kMarginThreshold) continue;
+    const Tensor& logits = run.logits[step];
+    const parity::Top2 got = parity::top2(logits.data<float>(), logits.numel());
+    EXPECT_EQ(got.first, steps[step].at("token").get<int32_t>())
+        << "step " << step << " (reference margin " << margin << ", ours " << got.margin << ")";
+    ++checked;
+  }
+  RecordProperty("greedy_steps_checked", checked);
+  std::cout << "  " << c.id << ": logits rel L2 " << err << ", greedy steps checked " << checked
+            << "/" << steps.size() << "\n";
+}
+
+TEST_P(GoldenCuda, F32MatchesCpu) {
+  const GoldenCase& c = GetParam();
+  const nlohmann::json greedy = read_greedy(c);
+  const CaseRun gpu = run_case(golden_model(c.model, Variant::kGpuF32), c, greedy);
+  const CaseRun cpu = run_case(golden_model(c.model, Variant::kCpu), c, greedy);
+
+  ASSERT_EQ(gpu.vision.defined(), cpu.vision.defined());
+  if (cpu.vision.defined()) {
+    ASSERT_EQ(gpu.vision.shape(), cpu.vision.shape());
+    EXPECT_LE(relative_l2(gpu.vision, cpu.vision), kF32Tolerance) << "vision embeddings";
+  }
+  ASSERT_EQ(gpu.logits.size(), cpu.logits.size());
+  for (size_t step = 0; step < cpu.logits.size(); ++step) {
+    ASSERT_EQ(gpu.logits[step].shape(), cpu.logits[step].shape());
+    EXPECT_LE(relative_l2(gpu.logits[step], cpu.logits[step]), kF32Tolerance)
+        << (step == 0 ? "first-step logits" : "decode step " + std::to_string(step));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenCuda, ::testing::ValuesIn(golden_cases()),
+                         [](const ::testing::TestParamInfo<GoldenCase>& param_info) {
+                           return param_info.param.id;
+                         });
+
+// Every case of one golden model through forward_batch on the GPU: one step prefills all prompts
+// (blocks of 16 interleaved across sequences), a second step decodes the reference's first greedy
+// token of each. Returns the prefill logits and the decode logits of every case, in case order.
+std::vector<std::pair<Tensor, Tensor>> run_batched(const Glm4vModel& model,
+                                                   const std::vector<GoldenCase>& cases) {
+  struct Sequence {
+    std::vector<int32_t> ids, next;
+    MropePositions positions;
+    Tensor vision;
+    std::vector<int32_t> table;
+  };
+  constexpr int64_t kBlock = 16;
+  std::vector<Sequence> seqs(cases.size());
+  int64_t total_blocks = 0;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    Sequence& s = seqs[i];
+    s.ids = parity::read_ids(file(cases[i], "input_ids"));
+    const std::vector<ImageInput> images = read_images(cases[i]);
+    std::vector<ImageGrid> grids;
+    for (const ImageInput& image : images) grids.push_back(image.grid);
+    s.positions = model.rope_positions(s.ids, grids);
+    if (!images.empty()) s.vision = model.encode_images(images);
+    s.next = {read_greedy(cases[i]).at("steps")[0].at("token").get<int32_t>()};
+    total_blocks += (int64_t(s.ids.size()) + 1 + kBlock - 1) / kBlock;
+  }
+  // Block b goes to the sequences round-robin, so every table is scattered over the pool.
+  for (int32_t b = 0, i = 0; b < int32_t(total_blocks); i = (i + 1) % int32_t(seqs.size())) {
+    Sequence& s = seqs[size_t(i)];
+    if (int64_t(s.table.size()) * kBlock < int64_t(s.ids.size()) + 1) s.table.push_back(b++);
+  }
+  KvBlockPool pool(model.config(), total_blocks, kBlock, Device::kCUDA);
+
+  std::vector<SequenceChunk> prefill(seqs.size()), decode(seqs.size());
+  std::vector<Tensor> decode_positions;
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    const Sequence& s = seqs[i];
+    prefill[i].ids = s.ids;
+    prefill[i].positions = s.positions.positions;
+    prefill[i].block_table = s.table;
+    prefill[i].image_embeds = s.vision.defined() ? &s.vision : nullptr;
+    prefill[i].want_logits = true;
+    decode_positions.push_back(parity::decode_position(s.positions.next_position));
+  }
+  const Tensor first = host_f32(forward_batch(model, prefill, pool));
+  for (size_t i = 0; i < seqs.size(); ++i) {
+    decode[i].ids = seqs[i].next;
+    decode[i].positions = decode_positions[i];
+    decode[i].block_table = seqs[i].table;
+    decode[i].cached_tokens = int64_t(seqs[i].ids.size());
+    decode[i].want_logits = true;
+  }
+  const Tensor second = host_f32(forward_batch(model, decode, pool));
+  std::vector<std::pair<Tensor, Tensor>> out;
+  for (size_t i = 0; i < seqs.size(); ++i)
+    out.emplace_back(first.row(int64_t(i)), second.row(int64_t(i)));
+  return out;
+}
+
+class GoldenCudaBatch : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(GoldenCudaBatch, PagedBatchBf16MatchesReference) {
+  std::vector<GoldenCase> cases;
+  for (const GoldenCase& c : golden_cases())
+    if (c.model == GetParam()) cases.push_back(c);
+  ASSERT_FALSE(cases.empty());
+  const auto got = run_batched(golden_model(GetParam(), Variant::kGpuBf16), cases);
+  const Glm4vModel& cpu = golden_model(GetParam(), Variant::kCpu);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    EXPECT_LE(relative_l2(got[i].first, read_npy(file(cases[i], "logits"))), kBf16Tolerance)
+        << cases[i].id << " prefill";
+    // The decode step against the CPU's fp32 teacher-forced step 1.
+    const CaseRun ref = run_case(cpu, cases[i], read_greedy(cases[i]));
+    EXPECT_LE(relative_l2(got[i].second, ref.logits.at(1)), kBf16Tolerance)
+        << cases[i].id << " decode";
+  }
+}
+
+TEST_P(GoldenCudaBatch, PagedBatchF32MatchesCpu) {
+  std::vector<GoldenCase> cases;
+  for (const GoldenCase& c : golden_cases())
+    if (c.model == GetParam()) cases.push_back(c);
+  ASSERT_FALSE(cases.empty());
+  const auto got = run_batched(golden_model(GetParam(), Variant::kGpuF32), cases);
+  const Glm4vModel& cpu = golden_model(GetParam(), Variant::kCpu);
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const CaseRun ref = run_case(cpu, cases[i], read_greedy(cases[i]));
+    EXPECT_LE(relative_l2(got[i].first, ref.logits.at(0)), kF32Tolerance)
+        << cases[i].id << " prefill";
+    EXPECT_LE(relative_l2(got[i].second, ref.logits.at(1)), kF32Tolerance)
+        << cases[i].id << " decode";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, GoldenCudaBatch, ::testing::Values("tiny-a", "tiny-b"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           std::string name = param_info.param;
+                           for (char& ch : name)
+                             if (ch == '-') ch = '_';
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace glimpse::model

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# The model on the device machine, end to end (issue #8's device-side proof): CUDA op tests, the
+# golden fixtures on the GPU, a GLM-4.6V-Flash-shaped random model (20.6 GB) checked against
+# transformers and timed against it, ending with one table: workload | transformers | glimpse |
+# target | met?
+#
+#   here:    tools/device/model_check.sh pack [BUILD_DIR]      (default build/cuda; cuda preset)
+#            builds glimpse, golden_cuda_test, full_size_parity, ops_cuda_test and ops_cuda_bench and
+#            packs them with every shared library the device lacks into .carry/glimpse_cuda.tar.xz
+#   device:  run(command="tools/device/model_check.sh --phase peer",    carry=[".carry/glimpse_cuda.tar.xz"])
+#            run(command="tools/device/model_check.sh --phase glimpse", carry=[".carry/glimpse_cuda.tar.xz"])
+#            (back to back on the warm machine: the model, the reference cases and the peer's
+#            numbers stay on its disk between the calls; --phase all does both in one call)
+#
+# Phase peer (python3/torch/transformers of the device, tools/device/peer/peer.py): makes the random
+# model in /root/glm46v-random if absent, writes the 60 reference cases to /root/peer-cases if
+# absent, times transformers (+ copy and GEMM ceilings), keeps peer.json in /root/peer-out.
+# Phase glimpse: ops_cuda_test + ops_cuda_bench, golden_cuda_test, full_size_parity, then
+# `glimpse bench --device cuda --dtype bf16` (in-process, cold caches, synthetic PNGs, the peer's
+# 16-token question, fixed output length), GPU memory sampled by nvidia-smi throughout, and the
+# final table (tools/device/model_summary.py). Outputs in $OUT (at most 8 files).
+# Environment: MODEL_DIR, CASES_DIR, PEER_OUT override the /root paths; SKIP_OPS=1 skips the op
+# tests and op benchmark; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
+# PYTHON (default python3), PEER_ARGS (extra peer.py arguments, e.g. --tiny), GLIMPSE_DEVICE (cuda),
+# BENCH_ARGS (extra glimpse bench arguments), PACK_DIR (an unpacked pack instead of the .tar.xz).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+PACK=.carry/glimpse_cuda.tar.xz
+
+if [[ "${1:-}" == pack ]]; then
+  BUILD=${2:-build/cuda}
+  [[ -f "$BUILD/build.ninja" ]] || cmake --preset cuda -B "$BUILD" >/dev/null
+  cmake --build "$BUILD" -j "${GLIMPSE_JOBS:-2}" --target glimpse golden_cuda_test full_size_parity \
+    ops_cuda_test ops_cuda_bench
+  STAGE=$(mktemp -d)
+  mkdir -p "$STAGE/bin" "$STAGE/lib"
+  cp "$BUILD/glimpse" "$BUILD/tests/model_cuda/golden_cuda_test" \
+    "$BUILD/tests/model_cuda/full_size_parity" "$BUILD/tests/ops_cuda/ops_cuda_test" \
+    "$BUILD/benchmarks/ops_cuda_bench" "$STAGE/bin/"
+  strip --strip-unneeded "$STAGE"/bin/*
+  # Every library the programs load except glibc, the compiler runtime (the device's Ubuntu 24.04
+  # copies are newer and compatible) and CUDA (the device's own CUDA 13): ICU 72 (the device has
+  # 74), PCRE2, turbojpeg, libpng, webp, fmt, cpp-httplib, OpenSSL, OpenBLAS, gfortran, quadmath,
+  # brotli, zlib, resolved here.
+  ldd "$STAGE"/bin/* | awk '/=> \// {print $3}' | sort -u |
+    grep -vE '/(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s|libcuda|libcudart|libcublas|libcublasLt)\.so' |
+    xargs -I{} cp -L {} "$STAGE/lib/"
+  strip --strip-unneeded "$STAGE"/lib/* 2>/dev/null || true
+  mkdir -p .carry
+  tar -C "$STAGE" -cf - . | xz -T2 -9 >"$PACK"
+  echo "packed: $(cd "$STAGE/bin" && echo *)"
+  echo "libraries: $(cd "$STAGE/lib" && echo *)"
+  rm -rf "$STAGE"
+  ls -la "$PACK"
+  size=$(stat -c %s "$PACK")
+  ((size < 40 * 1024 * 1024)) || echo "warning: $PACK is $((size >> 20)) MiB; the carry limit is 64 MiB with the repo"
+  exit 0
+fi
+
+PHASE=all
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --phase) PHASE=$2; shift 2 ;;
+    --phase=*) PHASE=${1#*=}; shift ;;
+    *) echo "usage: $0 pack [BUILD_DIR] | [--phase peer|glimpse|all]" >&2; exit 2 ;;
+  esac
+done
+[[ $PHASE == peer || $PHASE == glimpse || $PHASE == all ]] || { echo "bad --phase $PHASE" >&2; exit 2; }
+
+OUT=${OUT:-$(mktemp -d)}
+MODEL_DIR=${MODEL_DIR:-/root/glm46v-random}
+CASES_DIR=${CASES_DIR:-/root/peer-cases}
+PEER_OUT=${PEER_OUT:-/root/peer-out}
+PY=${PYTHON:-python3}
+GDEV=${GLIMPSE_DEVICE:-cuda}
+QUESTION="Describe this image in detail, please."  # 16 tokens: 347-token 512x512 prompt, as the baseline
+RUN=$(mktemp -d)
+mkdir -p "$PEER_OUT"
+LOG="$OUT/model_check.log"
+STAGES="$RUN/stages.txt"
+START=$(date +%s)
+: >"$STAGES"
+stage() { echo "$(date +%s.%N) $1" >>"$STAGES"; echo "== $1 ($(($(date +%s) - START)) s)"; }
+exec > >(tee -a "$LOG") 2>&1
+
+# GPU memory every 0.25 s for the whole call; model_summary.py takes each stage's peak from it.
+(while :; do
+  echo "$(date +%s.%N) $(nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits | head -1)"
+  sleep 0.25
+done) >"$RUN/gpu_memory.txt" 2>/dev/null &
+SAMPLER=$!
+trap 'kill $SAMPLER 2>/dev/null || true' EXIT
+
+stage environment
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.mem --format=csv || true
+  echo "host: $(nproc) cpus, $(free -g | awk '/Mem:/ {print $2}') GiB, phase $PHASE, repo $REPO"
+  "$PY" -c 'import sys, torch, transformers; print("python", sys.version.split()[0], "torch", torch.__version__, "transformers", transformers.__version__)' 2>/dev/null || true
+} | tee "$RUN/environment.txt"
+
+declare -A STATUS
+if [[ $PHASE == peer || $PHASE == all ]]; then
+  stage peer
+  set +e
+  # shellcheck disable=SC2086
+  "$PY" tools/device/peer/peer.py --model "$MODEL_DIR" --cases "$CASES_DIR" \
+    --json "$PEER_OUT/peer.json" --markdown "$PEER_OUT/peer.md" ${PEER_ARGS:-} 2>&1 | grep -vE '^(Loading|Writing)|it/s\]$'
+  STATUS[peer]=${PIPESTATUS[0]}
+  set -e
+  cp "$PEER_OUT/peer.json" "$OUT/peer.json" 2>/dev/null || true
+fi
+
+if [[ $PHASE == glimpse || $PHASE == all ]]; then
+  if [[ -n ${PACK_DIR:-} ]]; then cp -r "$PACK_DIR"/. "$RUN"/; else tar -C "$RUN" -xJf "$PACK"; fi
+  # The device's CUDA libraries: the toolkit's, else the ones PyTorch ships.
+  CUBLAS_DIR=$(dirname "$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcublasLt.so.13*' 2>/dev/null | head -1)")
+  CUDART_DIR=$(dirname "$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcudart.so.13*' 2>/dev/null | head -1)")
+  export LD_LIBRARY_PATH="$RUN/lib:$CUBLAS_DIR:$CUDART_DIR:${LD_LIBRARY_PATH:-}"
+  export GLIMPSE_SOURCE_DIR="$REPO"  # golden_cuda_test reads tests/golden from this checkout
+  BIN="$RUN/bin"
+  { ldd "$BIN/glimpse" | grep -E 'not found' || echo "all libraries found"; "$BIN/glimpse" --version; } | tee -a "$RUN/environment.txt"
+  set +e
+  if [[ ${SKIP_OPS:-0} != 1 ]]; then
+    stage ops_cuda_test
+    "$BIN/ops_cuda_test" --gtest_brief=1 >"$RUN/ops_cuda_test.log" 2>&1
+    STATUS[ops_cuda_test]=$?
+    tail -3 "$RUN/ops_cuda_test.log"
+    stage ops_cuda_bench
+    "$BIN/ops_cuda_bench" >"$RUN/ops_cuda_bench.md" 2>&1
+    STATUS[ops_cuda_bench]=$?
+    grep -iE 'GB/s|TFLOP' "$RUN/ops_cuda_bench.md" | head -4
+  fi
+  stage golden_cuda_test
+  "$BIN/golden_cuda_test" --gtest_brief=1 >"$RUN/golden_cuda_test.log" 2>&1
+  STATUS[golden_cuda_test]=$?
+  grep -E '^  [a-z_0-9]+: logits|^\[  (FAILED|PASSED)|Failure$|exception|Expected|Which is|actual|step ' \
+    "$RUN/golden_cuda_test.log" | head -60
+
+  if [[ ! -f "$MODEL_DIR/config.json" ]]; then
+    stage make_model
+    # shellcheck disable=SC2086
+    "$PY" tools/device/peer/make_full_model.py --out "$MODEL_DIR" ${PEER_ARGS:-} 2>&1 | grep -v Writing
+  fi
+  stage page_cache
+  t0=$(date +%s%N)
+  cat "$MODEL_DIR"/*.safetensors >/dev/null
+  echo "read $(du -sb "$MODEL_DIR" | cut -f1) bytes into the page cache in $((($(date +%s%N) - t0) / 1000000)) ms"
+
+  if [[ -f "$CASES_DIR/manifest.json" ]]; then
+    stage full_size_parity
+    "$BIN/full_size_parity" --model "$MODEL_DIR" --cases "$CASES_DIR" --device "$GDEV" --dtype bf16 \
+      --markdown "$RUN/parity.md" --json "$RUN/parity.json"
+    STATUS[full_size_parity]=$?
+  else
+    echo "no reference cases in $CASES_DIR: run --phase peer first; full_size_parity skipped"
+    STATUS[full_size_parity]=skipped
+  fi
+
+  # shellcheck disable=SC2206
+  BENCH=("$BIN/glimpse" bench --model "$MODEL_DIR" --device "$GDEV" --dtype bf16 --kv-cache-gib 4
+    --cache cold --prompt "$QUESTION" --max-tokens 64 --ignore-eos --warmup 1 --markdown ${BENCH_ARGS:-})
+  stage bench_single
+  "${BENCH[@]}" --resolution 512x512,1920x1080 --concurrency 1 -r 5 --json "$RUN/bench_single.json"
+  STATUS[bench_single]=$?
+  stage bench_batch
+  "${BENCH[@]}" --resolution 512x512 --concurrency 8,32 -r 3 --json "$RUN/bench_batch.json"
+  STATUS[bench_batch]=$?
+  stage finished
+  set -e
+fi
+kill $SAMPLER 2>/dev/null || true
+set +e  # from here on collect whatever exists; the exit status comes from STATUS at the end
+
+STATUS_LINE=""
+for k in "${!STATUS[@]}"; do STATUS_LINE+="$k=${STATUS[$k]} "; done
+echo "== total $(($(date +%s) - START)) s; $STATUS_LINE"
+
+# At most 8 files come back: model_check.log, summary.md, peer.json, and these.
+[[ -f "$RUN/parity.md" ]] && cp "$RUN/parity.md" "$OUT/"
+[[ -f "$PEER_OUT/peer.json" && ! -f "$OUT/peer.json" ]] && cp "$PEER_OUT/peer.json" "$OUT/"
+if [[ -f "$RUN/bench_single.json" || -f "$RUN/bench_batch.json" ]]; then
+  "$PY" -c 'import json, sys; json.dump({n: json.load(open(f"'"$RUN"'/{n}.json")) for n in ("bench_single", "bench_batch") if __import__("os").path.exists(f"'"$RUN"'/{n}.json")}, open(sys.argv[1], "w"))' "$OUT/bench.json"
+fi
+if [[ -f "$RUN/golden_cuda_test.log" ]]; then
+  cat "$RUN/environment.txt" "$RUN/ops_cuda_test.log" "$RUN/golden_cuda_test.log" 2>/dev/null >"$OUT/tests.log"
+fi
+[[ -f "$RUN/ops_cuda_bench.md" ]] && cp "$RUN/ops_cuda_bench.md" "$OUT/"
+cp "$RUN/gpu_memory.txt" "$OUT/gpu_memory.txt" 2>/dev/null || true
+echo
+"$PY" tools/device/model_summary.py --phase "$PHASE" --run "$RUN" --peer "$PEER_OUT/peer.json" --model "$MODEL_DIR" \
+  --status "$STATUS_LINE" --out "$OUT/summary.md"
+for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == 0 || ${STATUS[$k]} == skipped ]] || exit 1; done
