@@ -18,6 +18,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/device_copy.h"
@@ -277,6 +278,63 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
          return std::function<void()>(
              [=] { ops::cuda::paged_causal_attention(q, k, v, table, kContext - 1, 0.088f); });
        }});
+  // A serving step's decode attention over the paged pool (blocks of 16, shuffled): every
+  // sequence in one paged_attention_batch, then the same sequences one paged_causal_attention
+  // each (the old per-sequence path, host table uploaded per call), and store_kv.
+  auto paged_step = [&fill](int64_t batch, int64_t keys) {
+    constexpr int64_t kBlock = 16;
+    const int64_t per_seq = (keys + kBlock - 1) / kBlock, blocks = batch * per_seq;
+    std::vector<int32_t> ids(static_cast<size_t>(blocks));
+    std::iota(ids.begin(), ids.end(), 0);
+    std::shuffle(ids.begin(), ids.end(), std::mt19937(11));
+    std::vector<std::vector<int32_t>> tables;
+    for (int64_t s = 0; s < batch; ++s)
+      tables.emplace_back(ids.begin() + s * per_seq, ids.begin() + (s + 1) * per_seq);
+    std::vector<ops::PagedSequence> seqs;
+    for (const auto& table : tables) seqs.push_back({table, keys - 1, 1});
+    struct Step {
+      Tensor q, k, v;
+      std::vector<std::vector<int32_t>> tables;
+      ops::PagedBatch batch;
+    };
+    return Step{fill({batch, kHeads, kHeadDim}), fill({blocks, kBlock, kKvHeads, kHeadDim}),
+                fill({blocks, kBlock, kKvHeads, kHeadDim}), tables,
+                ops::make_paged_batch(seqs, blocks, kBlock, Device::kCUDA)};
+  };
+  for (const auto& [batch, keys] : {std::pair<int64_t, int64_t>{1, 400}, {32, 400}, {8, 4096}}) {
+    const double bytes = 2.0 * batch * keys * kKvHeads * kHeadDim * f +
+                         2.0 * batch * kHeads * kHeadDim * f;  // K + V, q + out
+    const double flops = 4.0 * kHeads * kHeadDim * double(batch * keys);
+    const std::string shape = fmt::format("{} seqs x {} keys, q [{}, {}, {}]", batch, keys, batch,
+                                          kHeads, kHeadDim);
+    cases.push_back({"paged_attention_batch (decode)", shape, bytes, flops, false,
+                     [=] {
+                       const auto step = paged_step(batch, keys);
+                       return std::function<void()>([=] {
+                         ops::cuda::paged_attention_batch(step.q, step.k, step.v, step.batch,
+                                                          0.088f);
+                       });
+                     }});
+    cases.push_back({"paged_causal_attention per seq (old path)", shape, bytes, flops, false,
+                     [=] {
+                       const auto step = paged_step(batch, keys);
+                       return std::function<void()>([=] {
+                         for (int64_t s = 0; s < batch; ++s)
+                           ops::cuda::paged_causal_attention(step.q.slice_rows(s, s + 1), step.k,
+                                                             step.v, step.tables[size_t(s)],
+                                                             keys - 1, 0.088f);
+                       });
+                     }});
+  }
+  cases.push_back({"store_kv (decode)", "32 new tokens, rows [2, 128]",
+                   4.0 * 32 * kKvHeads * kHeadDim * f, 0, false, [=, &fill] {
+                     auto step = paged_step(32, 400);
+                     const Tensor k = fill({32, kKvHeads, kHeadDim}),
+                                  v = fill({32, kKvHeads, kHeadDim});
+                     return std::function<void()>([=]() mutable {
+                       ops::cuda::store_kv(step.k, step.v, k, v, step.batch);
+                     });
+                   }});
   cases.push_back({"softmax (decode logits)", fmt::format("[1, {}]", kVocab), 2 * kVocab * f,
                    3.0 * kVocab, false, [&fill] {
                      const Tensor x = fill({1, kVocab});
