@@ -83,6 +83,7 @@ START=$(date +%s)
 : >"$STAGES"
 stage() { echo "$(date +%s.%N) $1" >>"$STAGES"; echo "== $1 ($(($(date +%s) - START)) s)"; }
 exec > >(tee -a "$LOG") 2>&1
+TEE_PID=$!
 
 # GPU memory every 0.25 s for the whole call; model_summary.py takes each stage's peak from it.
 (while :; do
@@ -191,4 +192,8 @@ cp "$RUN/gpu_memory.txt" "$OUT/gpu_memory.txt" 2>/dev/null || true
 echo
 "$PY" tools/device/model_summary.py --phase "$PHASE" --run "$RUN" --peer "$PEER_OUT/peer.json" --model "$MODEL_DIR" \
   --status "$STATUS_LINE" --out "$OUT/summary.md"
-for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == 0 || ${STATUS[$k]} == skipped ]] || exit 1; done
+RC=0
+for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == 0 || ${STATUS[$k]} == skipped ]] || RC=1; done
+exec >&- 2>&-  # let tee see the end of its input and finish writing before the call returns
+wait "$TEE_PID" 2>/dev/null
+exit $RC

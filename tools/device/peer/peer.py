@@ -32,6 +32,13 @@ def main() -> None:
     directory = common.model_dir(args)
     if not (directory / "config.json").exists():
         make_full_model.make(directory, args.tiny, args.device, args.seed)
+        import gc
+
+        import torch
+
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the freshly made model's blocks, before loading it back
     else:
         print(f"{directory} exists, kept")
     device = common.pick_device(args.device)
