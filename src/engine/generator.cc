@@ -103,7 +103,8 @@ GenerationResult Generator::generate(const io::Prompt& prompt, const GenerationP
   const auto vision_start = Clock::now();
   Tensor image_embeds;
   if (!images.empty()) image_embeds = model_->encode_images(images);
-  synchronize_device();  // vision_ms counts the GPU's work, not only its queueing
+  // vision_ms counts the GPU's work, not only its queueing.
+  if (model_->device() == Device::kCUDA) synchronize_device();
   const auto prefill_start = Clock::now();
   const model::MropePositions rope = model_->rope_positions(prompt.ids, grids);
   model::KvCache cache = model_->new_cache(prompt_tokens + max_tokens);

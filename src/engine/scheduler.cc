@@ -295,7 +295,8 @@ void Scheduler::encode_images(Sequence& seq) {
     copy_into(seq.image_embeds.slice_rows(row, row + part.size(0)), part);
     row += part.size(0);
   }
-  synchronize_device();  // vision_ms counts the GPU's work, not only its queueing
+  // vision_ms counts the GPU's work, not only its queueing.
+  if (model_.device() == Device::kCUDA) synchronize_device();
   seq.images_encoded = true;
   seq.vision_ms += ms_between(start, Clock::now());
   std::lock_guard lock(mutex_);
