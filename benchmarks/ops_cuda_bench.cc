@@ -25,6 +25,7 @@
 #include "ops/attention.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
+#include "ops/flash_attention_cuda.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
@@ -370,27 +371,114 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                        ops::cuda::rotary_inplace(x, cos, sin, ops::RotaryLayout::kInterleaved);
                      });
                    }});
-  cases.push_back({"causal_attention (prefill)",
-                   fmt::format("q [{}, {}, {}], kv heads {}", kPrefill, kHeads, kHeadDim, kKvHeads),
-                   (2.0 * kPrefill * kHeads * kHeadDim + 2.0 * kPrefill * kKvHeads * kHeadDim) * f,
-                   4.0 * kHeads * kHeadDim * (kPrefill * (kPrefill + 1) / 2.0), false, [&fill] {
-                     const Tensor q = fill({kPrefill, kHeads, kHeadDim}),
-                                  k = fill({kPrefill, kKvHeads, kHeadDim}),
-                                  v = fill({kPrefill, kKvHeads, kHeadDim});
-                     return std::function<void()>(
-                         [=] { ops::cuda::causal_attention(q, k, v, 0, 0.088f); });
-                   }});
-  cases.push_back({"segment_attention (vision)",
-                   fmt::format("[{}, {}, {}], one image", kPatches, kVisionHeads, kHeadDim),
-                   4.0 * kPatches * kVisionHeads * kHeadDim * f,
-                   4.0 * kVisionHeads * kHeadDim * double(kPatches) * kPatches, false, [&fill] {
-                     const Tensor q = fill({kPatches, kVisionHeads, kHeadDim}),
-                                  k = fill({kPatches, kVisionHeads, kHeadDim}),
-                                  v = fill({kPatches, kVisionHeads, kHeadDim});
-                     const std::vector<int64_t> cu_seqlens = {0, kPatches};
-                     return std::function<void()>(
-                         [=] { ops::cuda::segment_attention(q, k, v, cu_seqlens, 0.088f); });
-                   }});
+  // Attention for many queries: prefill (GQA 32/2) and vision (12 heads, one image per segment)
+  // at each kernel: "split-K" is the f32 CUDA-core kernel (the one before the flash kernel),
+  // "flash 4w/8w" the tensor-core kernel with 64/128-row blocks, no tag the automatic choice.
+  // Floors: the tensor-core rate for the flash rows, the f32 rate for split-K.
+  using ops::cuda::AttentionKernel;
+  auto kernel_tag = [](AttentionKernel kernel) -> std::string {
+    switch (kernel) {
+      case AttentionKernel::kSplitK:
+        return " split-K";
+      case AttentionKernel::kFlash4Warps:
+        return " flash 4w";
+      case AttentionKernel::kFlash8Warps:
+        return " flash 8w";
+      default:
+        return "";
+    }
+  };
+  auto under = [](AttentionKernel kernel, std::function<void()> call) {
+    return std::function<void()>([=] {
+      ops::cuda::force_attention_kernel(kernel);
+      call();
+      ops::cuda::force_attention_kernel(AttentionKernel::kAuto);
+    });
+  };
+  // n queries after `past` keys, heads over kv_heads, d 128; paged: the keys in shuffled blocks of
+  // 16. FLOPs: 4·d per (query head, visible key).
+  auto causal_case = [&](std::string name, int64_t n, int64_t past, int64_t heads, int64_t kv_heads,
+                         bool paged, AttentionKernel kernel) {
+    const int64_t keys = past + n;
+    const double visible = double(n) * double(past) + double(n) * double(n + 1) / 2;
+    cases.push_back(
+        {name + kernel_tag(kernel),
+         fmt::format("q [{}, {}, {}], {} keys over {} kv heads{}", n, heads, kHeadDim, keys,
+                     kv_heads, paged ? " in blocks of 16" : ""),
+         (2.0 * n * heads + 2.0 * keys * kv_heads) * kHeadDim * f,
+         4.0 * double(heads) * kHeadDim * visible, kernel != AttentionKernel::kSplitK, [=, &fill] {
+           const Tensor q = fill({n, heads, kHeadDim});
+           if (!paged) {
+             const Tensor k = fill({keys, kv_heads, kHeadDim}),
+                          v = fill({keys, kv_heads, kHeadDim});
+             return under(kernel, [=] { ops::cuda::causal_attention(q, k, v, past, 0.088f); });
+           }
+           const int64_t blocks = (keys + 15) / 16;
+           const Tensor k = fill({blocks, 16, kv_heads, kHeadDim}),
+                        v = fill({blocks, 16, kv_heads, kHeadDim});
+           std::vector<int32_t> table(static_cast<size_t>(blocks));
+           std::iota(table.begin(), table.end(), 0);
+           std::shuffle(table.begin(), table.end(), std::mt19937(7));
+           return under(kernel,
+                        [=] { ops::cuda::paged_causal_attention(q, k, v, table, past, 0.088f); });
+         }});
+  };
+  // Images of `patches` patches each, one segment per image, 12 heads of 128.
+  auto vision_case = [&](std::string name, std::vector<int64_t> images, AttentionKernel kernel) {
+    std::vector<int64_t> cu_seqlens = {0};
+    double pairs = 0;
+    for (const int64_t patches : images) {
+      cu_seqlens.push_back(cu_seqlens.back() + patches);
+      pairs += double(patches) * double(patches);
+    }
+    const int64_t tokens = cu_seqlens.back();
+    cases.push_back(
+        {name + kernel_tag(kernel),
+         fmt::format("[{}, {}, {}], {} image(s)", tokens, kVisionHeads, kHeadDim, images.size()),
+         4.0 * tokens * kVisionHeads * kHeadDim * f, 4.0 * kVisionHeads * kHeadDim * pairs,
+         kernel != AttentionKernel::kSplitK, [=, &fill] {
+           const Tensor q = fill({tokens, kVisionHeads, kHeadDim}),
+                        k = fill({tokens, kVisionHeads, kHeadDim}),
+                        v = fill({tokens, kVisionHeads, kHeadDim});
+           return under(kernel, [=] { ops::cuda::segment_attention(q, k, v, cu_seqlens, 0.088f); });
+         }});
+  };
+  for (const AttentionKernel kernel :
+       {AttentionKernel::kAuto, AttentionKernel::kSplitK, AttentionKernel::kFlash4Warps,
+        AttentionKernel::kFlash8Warps}) {
+    causal_case("causal_attention (prefill)", kPrefill, 0, kHeads, kKvHeads, false, kernel);
+    causal_case("causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, false, kernel);
+    vision_case("segment_attention (vision)", {kPatches}, kernel);
+    vision_case("segment_attention (vision 512²)", {1296}, kernel);
+  }
+  causal_case("paged_causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, true,
+              AttentionKernel::kAuto);
+  causal_case("paged_causal_attention (chunk 256 after 1024)", 256, 1024, kHeads, kKvHeads, true,
+              AttentionKernel::kAuto);
+  vision_case("segment_attention (vision, 4 images)", {1296, 576, 2304, 64},
+              AttentionKernel::kAuto);
+  // Crossover: n queries over 4096 keys in all, each kernel.
+  for (const int64_t n : {1, 2, 4})
+    for (const AttentionKernel kernel : {AttentionKernel::kSplitK, AttentionKernel::kFlash4Warps})
+      causal_case(fmt::format("causal_attention (crossover n={})", n), n, kContext - n, kHeads,
+                  kKvHeads, false, kernel);
+  // The flash path's first step alone: K and V rounded to bf16, head-major.
+  for (const int64_t patches : {int64_t(1296), kPatches})
+    cases.push_back(
+        {"kv_to_bf16 (vision)", fmt::format("k, v [{}, {}, {}]", patches, kVisionHeads, kHeadDim),
+         2.0 * patches * kVisionHeads * kHeadDim * (f + 2), 0, false, [=, &fill] {
+           const Tensor k = fill({patches, kVisionHeads, kHeadDim}),
+                        v = fill({patches, kVisionHeads, kHeadDim});
+           Tensor kv =
+               Tensor::empty({2, patches, kVisionHeads, kHeadDim}, DType::kBF16, Device::kCUDA);
+           return std::function<void()>([=] {
+             uint16_t* out = kv.data<uint16_t>();
+             check(ops::cuda_kernels::kv_to_bf16(k.data<float>(), v.data<float>(), nullptr, 0,
+                                                 int(patches), int(kVisionHeads), int(kHeadDim),
+                                                 out, out + patches * kVisionHeads * kHeadDim),
+                   "kv_to_bf16");
+           });
+         }});
   cases.push_back({"layer_norm (vision)", fmt::format("[{}, {}]", kPatches, kVisionHidden),
                    (2.0 * kPatches + 2) * kVisionHidden * f, 8.0 * kPatches * kVisionHidden, false,
                    [&fill] {

@@ -3,6 +3,7 @@
 
 #include "ops/attention.h"
 #include "ops/common_cuda.h"
+#include "ops/flash_attention_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/shape_checks.h"
 
@@ -45,7 +46,7 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64
   args.q_offset = q_offset;
   args.max_keys = q_offset + args.tokens;
   args.scale = scale;
-  run_attention(args, "causal_attention");
+  dispatch_attention(args, "causal_attention");
   return out;
 }
 
@@ -76,7 +77,7 @@ Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   args.out = out.data<float>();
   args.key_ranges = device_ranges.data<int32_t>();
   args.scale = scale;
-  run_attention(args, "segment_attention");
+  dispatch_attention(args, "segment_attention");
   return out;
 }
 

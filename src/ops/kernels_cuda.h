@@ -61,6 +61,31 @@ struct AttentionPlan {
 AttentionPlan plan_attention(const AttentionArgs& args);
 cudaError_t attention(const AttentionArgs& args, const AttentionPlan& plan, float* workspace);
 
+// Flash attention on tensor cores (flash_attention_cuda.cu) for many queries: bf16 operands, f32
+// accumulation and softmax. K and V are first rounded to bf16 head-major copies [kv_heads, keys, d]
+// (paged rows gathered through the block table); the kernel reads those and q (f32) and writes out.
+// Query t sees keys [key_ranges[2t], key_ranges[2t+1]) when key_ranges is given (both bounds
+// non-decreasing in t, as segments are), else [0, q_offset + t].
+struct FlashAttentionArgs {
+  const float* q;             // [tokens, heads, head_dim]
+  const uint16_t* k;          // bf16 [kv_heads, keys, head_dim]
+  const uint16_t* v;          // bf16 [kv_heads, keys, head_dim]
+  float* out;                 // [tokens, heads · head_dim]
+  const int32_t* key_ranges;  // device [tokens, 2], or null (causal)
+  int64_t q_offset;
+  int keys, tokens, heads, kv_heads, head_dim;
+  float scale;
+};
+// Head dims with a compiled kernel (64 and 128).
+bool flash_attention_supports(int head_dim);
+// k_out/v_out [kv_heads, keys, d] = bf16 of keys [0, keys) of k/v ([rows, kv_heads, d] rows, key p
+// at row p, or at block_table[p / block_size]·block_size + p % block_size when block_table is set).
+cudaError_t kv_to_bf16(const float* k, const float* v, const int32_t* block_table,
+                       int64_t block_size, int keys, int kv_heads, int head_dim, uint16_t* k_out,
+                       uint16_t* v_out);
+// warps: 4 (64 query rows per block) or 8 (128 rows).
+cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
+
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
 cudaError_t embedding(const void* table, WeightType type, const int32_t* ids, int64_t count,
                       int64_t d, float* out);

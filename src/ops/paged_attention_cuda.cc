@@ -1,11 +1,14 @@
 #include "ops/common_cuda.h"
+#include "ops/flash_attention_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/paged_attention.h"
 
 namespace glimpse::ops::cuda {
 
-// The block table lives on the host: it is checked there, then uploaded for the attention kernel
-// of attention_cuda.cu: key p is row p % block_size of block block_table[p / block_size].
+// The block table lives on the host: it is checked there, then uploaded for the attention kernels
+// (the split-K kernel of attention_cuda.cu reads the pool through it; the flash kernel's bf16
+// conversion gathers the rows first): key p is row p % block_size of block
+// block_table[p / block_size].
 Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tensor& v_pool,
                               std::span<const int32_t> block_table, int64_t q_offset, float scale) {
   const char* op = "paged_causal_attention";
@@ -50,7 +53,7 @@ Tensor paged_causal_attention(const Tensor& q, const Tensor& k_pool, const Tenso
   args.kv_heads = int(k_pool.size(2));
   args.head_dim = int(d);
   args.scale = scale;
-  run_attention(args, op);
+  dispatch_attention(args, op);
   return out;
 }
 

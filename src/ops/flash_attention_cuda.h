@@ -1,0 +1,36 @@
+// Host side of the tensor-core flash-attention kernel (flash_attention_cuda.cu): which kernel
+// serves an attention call, and the launch with its bf16 K/V copies. Shared by attention.h and
+// paged_attention.h; the split-K kernel (run_attention) keeps the few-query calls (decode) and the
+// head dims the flash kernel has no build for.
+#pragma once
+
+#include <cstdint>
+
+#include "ops/kernels_cuda.h"
+
+namespace glimpse::ops::cuda {
+
+// Which kernel serves attention calls. Tests and benchmarks force one; everything else runs kAuto.
+enum class AttentionKernel : int {
+  kAuto,         // flash when it supports the call and has enough query rows, else split-K
+  kSplitK,       // the f32 CUDA-core kernel (attention_cuda.cu)
+  kFlash4Warps,  // tensor cores, 64 query rows per block (split-K where flash is unsupported)
+  kFlash8Warps,  // tensor cores, 128 query rows per block (likewise)
+};
+// Process-wide, for tests and benchmarks.
+void force_attention_kernel(AttentionKernel kernel);
+
+// Under kAuto, the flash kernel takes calls with at least this many query rows per KV head
+// (tokens · heads / kv_heads); below, the split-K kernel's chunking of long key ranges wins.
+// H100, GQA 32/2 over 4096 keys: 2 queries (32 rows) 87.7 µs split-K vs 88.9 flash; 4 queries
+// (64 rows) 158.6 vs 89.8.
+constexpr int64_t kFlashAttentionMinRows = 64;
+
+// The flash kernel's warps per block for this call (4 or 8), or 0 when split-K serves it.
+int flash_attention_warps(const cuda_kernels::AttentionArgs& args);
+
+// Runs the attention of `args` (args.out set) on the kernel flash_attention_warps picks.
+// Keys [0, q_offset + tokens) are read (segment calls: q_offset 0, keys = tokens).
+void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op);
+
+}  // namespace glimpse::ops::cuda
