@@ -168,6 +168,14 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage bench_batch
   "${BENCH[@]}" --resolution 512x512 --concurrency 8,32 -r 3 --json "$RUN/bench_batch.json"
   STATUS[bench_batch]=$?
+  stage serve_stream
+  # `glimpse serve --device cuda` answering a streamed chat request with an image (the bundled model).
+  "$BIN/glimpse" serve --device "$GDEV" --port 7861 >"$RUN/serve.log" 2>&1 &
+  SERVE_PID=$!
+  "$PY" tools/device/stream_check.py --url http://127.0.0.1:7861 --image tests/golden/images/photo_256x171.jpg
+  STATUS[serve_stream]=$?
+  kill -TERM $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null
+  tail -3 "$RUN/serve.log"
   stage finished
   set -e
 fi
