@@ -39,7 +39,7 @@ TEXT = dict(
                      "mrope_section": [2, 3, 3]},
 )
 VISION = dict(
-    depth=4,
+    depth=6,  # 4 left shape types (circle / square / triangle) confused; 7.92 M parameters in all
     hidden_size=256,
     num_heads=4,
     intermediate_size=512,  # patch merger MLP

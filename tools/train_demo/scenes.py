@@ -247,6 +247,22 @@ def example_with_questions(seed: int, index: int, count: int,
     return image, questions, scene
 
 
+def example_with_all_types(seed: int, index: int,
+                           noise_probability: float = NOISE_PROBABILITY) -> tuple[np.ndarray, list[QA], Scene]:
+    """Scene ``index`` of stream ``seed`` (its own generator, like example()) with one question of
+    every type it can pose (five or six; "color" needs a type that occurs exactly once), each in a
+    language drawn half and half. The training stream."""
+    rng = np.random.default_rng([seed, index])
+    scene = sample_scene(rng, noise_probability)
+    image = render(scene, rng)
+    questions = []
+    for qtype in QUESTION_TYPES:
+        qa = make_qa(scene, qtype, LANGS[int(rng.integers(0, len(LANGS)))], rng)
+        if qa is not None:
+            questions.append(qa)
+    return image, questions, scene
+
+
 def task_corpus(seed: int, count: int) -> list[str]:
     """Questions and answers of ``count`` sampled scenes (the tokenizer's training text)."""
     rng = np.random.default_rng(seed)

@@ -1,9 +1,8 @@
 """Train the bundled demo model (shapes world) with transformers' Glm4vForConditionalGeneration.
 
-One command per stage, seeded, data generated on the fly by DataLoader workers (the shipped model's
-two stages are in docs/demo-model.md):
+One command, seeded, data generated on the fly by DataLoader workers (docs/demo-model.md):
 
-    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--steps N] [--init-from DIR] [--model-out DIR] ...
+    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--time-budget-s S | --steps N] [--model-out DIR] ...
 
 writes the HF model directory (bf16 safetensors, config, generation config, tokenizer, chat
 template, processor config), the loss curve PNG, and transformers' greedy answers on the eval
@@ -23,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from transformers import Glm4vConfig, Glm4vForConditionalGeneration, Glm4vModel
+from transformers import AttentionInterface, Glm4vConfig, Glm4vForConditionalGeneration, Glm4vModel
+from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids
 
 from tools.train_demo import evaluate, recipe, scenes
 from tools.train_demo.encode import IGNORE, SceneEncoder
@@ -43,50 +44,139 @@ class RopeIndex:
     get_rope_index = Glm4vModel.get_rope_index
 
 
-class SceneBatches(IterableDataset):
-    """Batch k holds scenes k*B .. k*B+B-1 of the training stream, each with Q questions of distinct
-    types (one row per question). Worker w makes batches w, w+W, ... and the DataLoader interleaves
-    workers in order, so the batch sequence does not depend on W."""
+class PaddedVisionAttention:
+    """The vision tower's attention over a whole batch of images in ONE scaled_dot_product_attention
+    call instead of transformers' loop over images (two small kernels and a split per image and
+    layer, the largest Python cost of a step). Images are gathered into a zero-padded
+    [images, heads, L, head_dim] batch, padding keys are masked out, and the result is scattered
+    back to the packed order: each query still attends to exactly the keys of its own image, the
+    math of the per-image loop. Glm4vVisionAttention hands over the whole packed sequence when the
+    attention implementation's name contains "flash" (its varlen branch), hence the name; the layout
+    of the current batch (``VisionLayout``) is set before each forward."""
 
-    def __init__(self, model_dir: Path, seed: int, images: int, questions: int):
-        self.model_dir, self.seed, self.images, self.questions = model_dir, seed, images, questions
+    NAME = "glimpse_flash_padded"
+    layout: dict | None = None
+
+    @classmethod
+    def forward(cls, module, query, key, value, attention_mask=None, scaling=None, dropout=0.0, **kwargs):
+        layout = cls.layout
+        gather, valid, scatter = layout["attn_gather"], layout["attn_valid"], layout["attn_scatter"]
+        images, length = gather.shape
+        heads, total, head_dim = query.shape[1:]
+        if total != scatter.shape[0]:
+            raise RuntimeError(f"padded vision attention: {total} patches, layout for {scatter.shape[0]}")
+
+        def padded(x):  # [1, heads, total, d] -> [images, heads, L, d]
+            return x[0][:, gather.reshape(-1)].reshape(heads, images, length, head_dim).transpose(0, 1)
+
+        out = F.scaled_dot_product_attention(padded(query), padded(key), padded(value),
+                                             attn_mask=valid[:, None, None, :], dropout_p=dropout, scale=scaling)
+        out = out.transpose(1, 2).reshape(images * length, heads, head_dim)[scatter]  # [total, heads, d]
+        return out.unsqueeze(0), None
+
+
+AttentionInterface.register(PaddedVisionAttention.NAME, PaddedVisionAttention.forward)
+
+
+def vision_layout(grids: torch.Tensor, rows_per_image: torch.Tensor, merge: int, pad_to: int = 16) -> dict:
+    """Everything the vision tower and the feature scatter need about a batch's image shapes,
+    computed on the CPU in the data workers so the training step has no host syncs or per-image
+    Python loops: transformers' own vision position ids and cu_seqlens (passed to the tower as
+    precomputed kwargs), the padded attention layout, and for every row the indices of its image's
+    merged features."""
+    lengths = grids.prod(-1)
+    cu_seqlens = get_vision_cu_seqlens(grids)
+    max_seqlen = int(lengths.max())
+    length = (max_seqlen + pad_to - 1) // pad_to * pad_to
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+    positions = torch.arange(length)
+    valid = positions[None, :] < lengths[:, None]
+    gather = torch.where(valid, offsets[:, None] + positions[None, :], offsets[:, None])
+    scatter = (torch.arange(len(grids))[:, None] * length + positions[None, :])[valid]
+    merged = lengths // (merge * merge)
+    merged_offsets = torch.cat([torch.zeros(1, dtype=torch.long), merged.cumsum(0)[:-1]])
+    row_features = torch.cat([torch.arange(o, o + n).repeat(int(r))
+                              for o, n, r in zip(merged_offsets.tolist(), merged.tolist(), rows_per_image.tolist())])
+    return dict(vision_position_ids=get_vision_position_ids(grids, merge), cu_seqlens=cu_seqlens,
+                max_seqlen=max_seqlen, attn_gather=gather, attn_valid=valid, attn_scatter=scatter,
+                row_feature_index=row_features)
+
+
+class SceneBatches(IterableDataset):
+    """Batch k holds scenes k*B .. k*B+B-1 of the training stream, each with one question of every
+    type it can pose (scenes.example_with_all_types; one row per question). Worker w makes batches
+    w, w+W, ... and the DataLoader interleaves workers in order, so the batch sequence does not
+    depend on W. Each worker checks its first batch's pixels against transformers' image processor."""
+
+    def __init__(self, model_dir: Path, seed: int, images: int):
+        self.model_dir, self.seed, self.images = model_dir, seed, images
 
     def __iter__(self):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         torch.set_num_threads(1)
         encoder = SceneEncoder(self.model_dir)
-        rope = RopeIndex(Glm4vConfig.from_pretrained(str(self.model_dir)))
+        config = Glm4vConfig.from_pretrained(str(self.model_dir))
+        rope = RopeIndex(config)
+        merge = config.vision_config.spatial_merge_size
+        mean, std = encoder.normalization()
         for batch_index in itertools.count(worker, workers):
             first = batch_index * self.images
-            items = [scenes.example_with_questions(self.seed, i, self.questions)
-                     for i in range(first, first + self.images)]
-            batch = encoder.training_batch([image for image, _, _ in items],
-                                           [[(qa.question, qa.answer) for qa in qas] for _, qas, _ in items])
+            items = [scenes.example_with_all_types(self.seed, i) for i in range(first, first + self.images)]
+            images = [image for image, _, _ in items]
+            batch = encoder.training_batch(images, [[(qa.question, qa.answer) for qa in qas] for _, qas, _ in items])
+            if batch_index == worker:
+                reference, grids = encoder.pixels(images)
+                ours = encoder.normalize_patches(batch["patches"], mean, std)
+                if not torch.equal(grids, batch["image_grid_thw"]) or (ours - reference).abs().max() > 1e-5:
+                    raise RuntimeError("uint8 patch path differs from transformers' image processor")
             batch["position_ids"], _ = rope.get_rope_index(
                 batch["input_ids"], batch["mm_token_type_ids"], image_grid_thw=batch.pop("row_grid_thw"),
                 attention_mask=batch["attention_mask"])
-            # bf16 autocast casts the patch-embedding input to bf16 anyway; halves the transfer
-            batch["pixel_values"] = batch["pixel_values"].to(torch.bfloat16)
+            batch.update(vision_layout(batch["image_grid_thw"], batch.pop("rows_per_image"), merge))
             yield batch
 
 
-def training_loss(model, batch: dict, questions: int):
-    """Glm4vForConditionalGeneration's loss with each image encoded once for its ``questions`` rows:
-    the image features are scattered into the rows' <|image|> embeddings exactly as the model's
-    forward does, and positions come precomputed from RopeIndex."""
-    per_image = model.model.get_image_features(batch["pixel_values"], batch["image_grid_thw"]).pooler_output
-    row_features = torch.cat([features for features in per_image for _ in range(questions)])
+def training_loss(model, batch: dict, mean: torch.Tensor, std: torch.Tensor, encoder: SceneEncoder):
+    """Glm4vForConditionalGeneration's loss with each image encoded once for all its rows: the
+    vision tower runs on the whole batch with precomputed layout kwargs, the image features are
+    scattered into the rows' <|image|> embeddings exactly as the model's forward does, and text
+    positions come precomputed from RopeIndex."""
+    PaddedVisionAttention.layout = batch
+    pixel_values = encoder.normalize_patches(batch["patches"], mean, std)
+    features = model.model.visual(pixel_values, grid_thw=batch["image_grid_thw"],
+                                  position_ids=batch["vision_position_ids"], cu_seqlens=batch["cu_seqlens"],
+                                  max_seqlen=batch["max_seqlen"]).pooler_output
     embeds = model.get_input_embeddings()(batch["input_ids"])
     image_slots = (batch["input_ids"] == model.config.image_token_id).unsqueeze(-1)
-    embeds = embeds.masked_scatter(image_slots, row_features.to(embeds.dtype))
+    embeds = embeds.masked_scatter(image_slots, features[batch["row_feature_index"]].to(embeds.dtype))
     return model(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
                  labels=batch["labels"], use_cache=False)
 
 
+def use_padded_vision_attention(model, on: bool) -> None:
+    model.model.visual.config._attn_implementation = PaddedVisionAttention.NAME if on else "sdpa"
+
+
+@torch.no_grad()
+def check_padded_attention(model, batch: dict, mean, std, encoder) -> float:
+    """Largest difference (fp32) between the tower's output with the padded attention and with
+    transformers' per-image SDPA loop, on one training batch."""
+    pixel_values = encoder.normalize_patches(batch["patches"], mean, std)
+    use_padded_vision_attention(model, False)
+    reference = model.model.visual(pixel_values, grid_thw=batch["image_grid_thw"]).pooler_output
+    use_padded_vision_attention(model, True)
+    PaddedVisionAttention.layout = batch
+    padded = model.model.visual(pixel_values, grid_thw=batch["image_grid_thw"],
+                                position_ids=batch["vision_position_ids"], cu_seqlens=batch["cu_seqlens"],
+                                max_seqlen=batch["max_seqlen"]).pooler_output
+    return (padded - reference).abs().max().item() / reference.abs().max().item()
+
+
 # The step rate is measured between these steps (the first ones run slower while kernels warm up);
 # both lie inside the warmup, so the schedule before the total is known does not depend on it.
-CALIBRATION_START, CALIBRATION_STEPS = 100, 300
+CALIBRATION_START, CALIBRATION_STEPS = 200, 300
+CHECK_EVERY = 50  # steps between host-side loss checks (and rollback snapshots)
 
 
 def learning_rate(step: int, steps: int, peak: float, warmup: int, floor: float = 0.05) -> float:
@@ -111,16 +201,20 @@ def plot_loss(losses: list[float], path: Path, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    losses = np.asarray(losses, dtype=np.float64)
     steps = np.arange(1, len(losses) + 1)
     window = max(1, min(50, len(losses) // 10))
-    smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+    finite = np.isfinite(losses)  # steps undone by a rollback are NaN: gaps, left out of the mean
+    kernel = np.ones(window)
+    smooth = np.convolve(np.where(finite, losses, 0), kernel, "valid") / np.maximum(
+        np.convolve(finite.astype(float), kernel, "valid"), 1)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(steps, losses, color="#9bb7e0", linewidth=0.6, label="per step")
     ax.plot(steps[window - 1:], smooth, color="#1f4e9c", linewidth=1.5, label=f"mean of {window}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("answer-token cross-entropy")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -137,14 +231,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model-out", type=Path, default=recipe.MODEL_DIR)
     parser.add_argument("--loss-png", type=Path, default=recipe.REPO / "docs" / "demo-loss.png")
+    parser.add_argument("--losses-out", type=Path, default=Path(__file__).parent / "runs" / "losses.json",
+                        help="per-step training losses (JSON list; NaN for steps undone by a rollback)")
     parser.add_argument("--reference", type=Path, help="where to write transformers' eval answers "
                         "(default tools/train_demo/reference_answers_seed<eval-seed>.jsonl)")
     parser.add_argument("--steps", type=int, default=0,
                         help="optimizer steps; 0 = as many as fit --time-budget-s at the rate measured over "
                              f"steps {CALIBRATION_START}-{CALIBRATION_STEPS} (the log prints it, to rerun exactly)")
-    parser.add_argument("--images", type=int, default=24, help="scenes per step")
-    parser.add_argument("--questions", type=int, default=5, help="questions (rows) per scene, distinct types")
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--images", type=int, default=64, help="scenes per step (each asks every question type it can)")
+    parser.add_argument("--lr", type=float, default=1.5e-3)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--init-from", type=Path, help="continue from this model directory's weights "
                         "(same recipe) instead of a fresh initialisation")
@@ -154,10 +249,10 @@ def main() -> None:
                              "0.02-scale embeddings in the residual stream; with 1 the run diverged to NaN")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=1, help="training scene stream and initialisation")
-    parser.add_argument("--eval-seed", type=int, default=777)
+    parser.add_argument("--eval-seed", type=int, default=9001)
     parser.add_argument("--eval-count", type=int, default=500)
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    parser.add_argument("--time-budget-s", type=float, default=420, help="training wall time (also a hard stop)")
+    parser.add_argument("--time-budget-s", type=float, default=470, help="training wall time (also a hard stop)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args()
     reference = args.reference or Path(__file__).parent / f"reference_answers_seed{args.eval_seed}.jsonl"
@@ -166,6 +261,13 @@ def main() -> None:
     random.seed(args.seed)
     np.random.seed(args.seed)
     torch.manual_seed(args.seed)
+    torch.backends.cuda.matmul.allow_tf32 = True  # training only; the eval below turns it off
+    torch.backends.cudnn.allow_tf32 = True
+    # torch 2.11's default SDPA backend on H100 for masked attention is cuDNN, whose backward returns
+    # NaN grad_q when seq_len % 128 == 64 (576 = 24 x 24 patches, the largest image) and a row's
+    # logsumexp is very negative (pytorch/pytorch#196678): the first run of this recipe lost ~1 in 100
+    # steps to it. The memory-efficient and math kernels are clean.
+    torch.backends.cuda.enable_cudnn_sdp(False)
 
     args.model_out.mkdir(parents=True, exist_ok=True)
     special_ids = recipe.build_tokenizer_dir(args.model_out)
@@ -192,28 +294,49 @@ def main() -> None:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.lr, betas=(0.9, 0.95), fused=args.device == "cuda")
-    loader = DataLoader(SceneBatches(args.model_out, args.seed, args.images, args.questions), batch_size=None,
+    loader = DataLoader(SceneBatches(args.model_out, args.seed, args.images), batch_size=None,
                         num_workers=args.workers, pin_memory=args.device == "cuda",
                         prefetch_factor=4 if args.workers else None, persistent_workers=False)
     autocast = torch.autocast(args.device, dtype=torch.bfloat16)
+    encoder = SceneEncoder(args.model_out)
+    mean, std = (t.to(args.device) for t in encoder.normalization())
+    on_device = lambda b: {k: v.to(args.device, non_blocking=True) if torch.is_tensor(v) else v  # noqa: E731
+                           for k, v in b.items()}
 
+    sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     losses: list[float] = []
+    window: list[torch.Tensor] = []  # this check window's losses, still on the device
+    snapshot = None  # (parameters, optimizer state) at the last good check
+    lr_scale, rollbacks, skipped, best_window = 1.0, 0, 0, float("inf")
+    skipped_updates = torch.zeros((), device=args.device)
     model.train()
+    use_padded_vision_attention(model, True)
     train_start = time.time()
     if not args.steps and args.warmup < CALIBRATION_STEPS:
         raise SystemExit(f"--warmup must be at least {CALIBRATION_STEPS}")
-    print(f"setup {train_start - started:.1f} s; training steps of {args.images} scenes "
-          f"x {args.questions} questions", flush=True)
+    print(f"setup {train_start - started:.1f} s; training steps of {args.images} scenes x every question type",
+          flush=True)
     steps = args.steps or None  # None until calibrated
     data_wait = 0.0  # time blocked on the DataLoader: shows whether data or GPU limits the rate
     fetch_start = time.time()
     for step, batch in enumerate(loader):
         now = time.time()
         data_wait += now - fetch_start
+        if step == 0:
+            batch = on_device(batch)
+            torch.backends.cuda.matmul.allow_tf32 = False
+            deviation = check_padded_attention(model, batch, mean, std, encoder)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            print(f"padded vision attention vs transformers' per-image loop (fp32): relative max "
+                  f"difference {deviation:.2e}", flush=True)
+            if deviation > 1e-2:
+                raise SystemExit("padded vision attention does not match")
         if step == CALIBRATION_START:
-            calibration_start_time = now
+            sync()
+            calibration_start_time = time.time()
         if steps is None and step == CALIBRATION_STEPS:
-            rate = (CALIBRATION_STEPS - CALIBRATION_START) / (now - calibration_start_time)
+            sync()
+            rate = (CALIBRATION_STEPS - CALIBRATION_START) / (time.time() - calibration_start_time)
             steps = CALIBRATION_STEPS + int(0.97 * rate * (args.time_budget_s - (now - train_start)))
             print(f"{rate:.2f} steps/s: training {steps} steps", flush=True)
         if steps is not None and step >= steps:
@@ -222,31 +345,80 @@ def main() -> None:
             print(f"time budget reached at step {step}", flush=True)
             break
         for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps or 10**9, args.lr, args.warmup)
-        batch = {k: v.to(args.device, non_blocking=True) for k, v in batch.items()}
+            group["lr"] = lr_scale * learning_rate(step, steps or 10**9, args.lr, args.warmup)
+        batch = on_device(batch)
         with autocast:
-            out = training_loss(model, batch, args.questions)
+            out = training_loss(model, batch, mean, std, encoder)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if args.device == "cuda":  # fused AdamW skips the whole update when found_inf is 1, without a host sync
+            optimizer.found_inf = (~torch.isfinite(grad_norm)).float()  # 0-dim, like the step counters
+            skipped_updates += optimizer.found_inf
         optimizer.step()
-        losses.append(out.loss.item())
-        if step % 100 == 0 or step + 1 == steps:
+        window.append(out.loss.detach())
+        if len(window) == CHECK_EVERY or (steps is not None and step + 1 == steps):
+            # One host sync per window: a non-finite or exploded loss rolls back to the last good
+            # weights and halves the learning rate for the rest of the run.
+            values = torch.stack(window).float().cpu().numpy()
+            window = []
+            good = np.isfinite(values)
+            skipped = int(skipped_updates.item())  # steps whose update found_inf skipped
+            params_ok = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+            mean_loss = float(values[good].mean()) if good.any() else float("nan")
+            if params_ok and 2 * good.sum() > len(values) and mean_loss < 3 * best_window:
+                best_window = min(best_window, mean_loss)
+                losses.extend(values.tolist())
+                snapshot = ([p.detach().clone() for p in model.parameters()],
+                            {k: {n: t.clone() if torch.is_tensor(t) else t for n, t in st.items()}
+                             for k, st in optimizer.state.items()})
+            elif snapshot is not None:
+                losses.extend([float("nan")] * len(values))
+                rollbacks += 1
+                lr_scale *= 0.5
+                with torch.no_grad():
+                    for p, saved in zip(model.parameters(), snapshot[0]):
+                        p.copy_(saved)
+                for k, st in snapshot[1].items():
+                    for n, t in st.items():
+                        if torch.is_tensor(t):
+                            optimizer.state[k][n].copy_(t)
+                        else:
+                            optimizer.state[k][n] = t
+                print(f"step {step}: loss {mean_loss:.4f} (best window {best_window:.4f}), "
+                      f"{int((~good).sum())} non-finite steps, weights finite {params_ok}: rolled back "
+                      f"{len(values)} steps, learning rate x{lr_scale}", flush=True)
+            else:
+                raise SystemExit(f"step {step}: loss {mean_loss} before the first good window")
+        if step % 100 == 0 or (steps is not None and step + 1 == steps):
             elapsed = time.time() - train_start
-            print(f"step {step:5d}  loss {np.mean(losses[-100:]):.4f}  "
+            recent = [x for x in losses[-100:] if math.isfinite(x)]
+            print(f"step {step:5d}  loss {np.mean(recent) if recent else float('nan'):.4f}  "
                   f"answer exact (teacher forced) {answer_exact_match(out.logits, batch['labels']):.3f}  "
                   f"lr {optimizer.param_groups[0]['lr']:.2e}  {elapsed:.0f} s  {(step + 1) / elapsed:.1f} steps/s  "
-                  f"data wait {100 * data_wait / elapsed:.0f} %", flush=True)
+                  f"data wait {100 * data_wait / elapsed:.0f} %  skipped {skipped}", flush=True)
         fetch_start = time.time()
+    sync()
+    if window:  # the time budget stopped the run inside a check window
+        losses.extend(torch.stack(window).float().cpu().tolist())
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()) and snapshot is not None:
+            with torch.no_grad():
+                for p, saved in zip(model.parameters(), snapshot[0]):
+                    p.copy_(saved)
+            print("non-finite weights at the end: restored the last good window", flush=True)
     trained_steps = len(losses)
+    skipped = int(skipped_updates.item())
     train_seconds = time.time() - train_start
     del loader
     print(f"trained {trained_steps} steps in {train_seconds:.0f} s", flush=True)
 
+    use_padded_vision_attention(model, False)
     save_model(model, args.model_out, special_ids)
+    args.losses_out.parent.mkdir(parents=True, exist_ok=True)
+    args.losses_out.write_text(json.dumps([round(x, 5) for x in losses]) + "\n")
     plot_loss(losses, args.loss_png,
-              f"glimpse-demo: {trained_steps} steps x {args.images} scenes x {args.questions} questions, "
-              f"{train_seconds / 60:.1f} min")
+              f"glimpse-demo: {trained_steps} steps x {args.images} scenes x every question type, "
+              f"{train_seconds / 60:.1f} min, lr {args.lr:g}" + (f", {rollbacks} rollbacks" if rollbacks else ""))
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -257,9 +429,10 @@ def main() -> None:
     reference.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
     print(f"eval: seed {args.eval_seed}, {args.eval_count} scenes, fp32 greedy ({time.time() - eval_start:.0f} s)")
     print(evaluate.format_table(table))
-    print(json.dumps({"steps": trained_steps, "images": args.images, "questions": args.questions, "train_seconds": round(train_seconds),
+    print(json.dumps({"steps": trained_steps, "images": args.images, "rollbacks": rollbacks, "skipped": skipped,
+                      "train_seconds": round(train_seconds),
                       "total_seconds": round(time.time() - started), "parameters": params,
-                      "final_loss": float(np.mean(losses[-100:])),
+                      "final_loss": float(np.nanmean(losses[-100:])),
                       "eval": {k: v["accuracy"] for k, v in table.items()}}), flush=True)
 
 
