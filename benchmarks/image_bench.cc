@@ -87,9 +87,33 @@ void BM_Preprocess1080p(benchmark::State& state) {
   state.counters["patches"] = double(prepared.pixel_values.size(0));
 }
 
+// The preprocessing with each vector level this CPU has (0 scalar, 1 AVX2, 2 AVX-512): the same
+// bytes from each (tests/io/image_preprocess_test.cc), for the CPUs without the best one.
+void BM_Preprocess1080pLevel(benchmark::State& state) {
+  const auto simd = ImageSimd(state.range(0));
+  if (simd > best_image_simd()) {
+    state.SkipWithError("this CPU lacks the instructions");
+    return;
+  }
+  const RgbImage image = decode_image(test_jpeg(), {});
+  const ImageProcessorConfig config = glm46v_config();
+  set_image_simd(simd);
+  PreparedImage prepared;
+  for (auto _ : state) {
+    prepared = preprocess_image(image, config);
+    benchmark::DoNotOptimize(prepared.pixel_values.raw_data());
+  }
+  set_image_simd(best_image_simd());
+}
+
 BENCHMARK(BM_DecodeAndPreprocess1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Decode1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Preprocess1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Preprocess1080pLevel)
+    ->ArgName("simd")
+    ->DenseRange(0, 2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace glimpse::io

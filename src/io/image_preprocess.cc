@@ -5,11 +5,23 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
+
+#ifdef __x86_64__
+// GCC 12 reports the intrinsics' deliberately undefined registers (_mm512_undefined_*) as
+// (maybe) uninitialised where they are inlined (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#endif
 
 #include "core/error.h"
 #include "io/image_resize.h"
@@ -142,41 +154,103 @@ class PixelBufferPool {
   size_t kept_ = 0;
 };
 
-// Normalises resized rows as they arrive and stores them in the reference's patch layout: merge
-// windows row-major, patches row-major inside a window; within a patch channel, then the
-// temporal copies, then rows and columns. Rows are collected one band of merge windows
-// (merge * patch rows) at a time, whose patches are a contiguous stretch of the output, so the
-// output is written front to back.
-class PatchWriter {
+#ifdef __x86_64__
+#define GLIMPSE_AVX512 __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512dq")))
+#endif
+
+// Normalises resized rows and stores them in the reference's patch layout: merge windows
+// row-major, patches row-major inside a window; within a patch channel, then the temporal copies,
+// then rows and columns. The resize hands over planar rows straight into a band of merge windows
+// (merge * patch rows); each band's patches are a contiguous stretch of the output, written
+// front to back.
+class PatchWriter final : public PlanarRowSink {
  public:
-  PatchWriter(const ImageProcessorConfig& config, int64_t width, float* out)
+  PatchWriter(const ImageProcessorConfig& config, int64_t width, Tensor& out, ImageSimd simd)
       : table_(normalisation_table(config)),
         patch_(config.patch_size),
         merge_(config.merge_size),
         temporal_(config.temporal_patch_size),
-        row_bytes_(size_t(width) * 3),
-        grid_w_(width / patch_),
-        band_(size_t(merge_ * patch_) * row_bytes_),
-        out_(out) {}
+        band_rows_(merge_ * patch_),
+        windows_(width / patch_ / merge_),
+        // room past each plane for the 16-byte loads of a patch row's last samples
+        plane_stride_(size_t(width + 64) / 64 * 64),
+        band_bytes_(size_t(band_rows_) * 3 * plane_stride_),
+        out_(out.data<float>()) {
+#ifdef __x86_64__
+    if (simd == ImageSimd::kAvx512) setup_vector_path(config, out);
+#else
+    (void)simd;
+#endif
+    bands_.resize(band_bytes_ * (vector_path() ? 2 : 1));
+  }
 
-  void write_row(int64_t y, const uint8_t* row) {
-    const int64_t band_rows = merge_ * patch_;
-    std::copy_n(row, row_bytes_, band_.data() + size_t(y % band_rows) * row_bytes_);
-    if (y % band_rows == band_rows - 1) flush_band();
+  size_t plane_stride() const {
+    return plane_stride_;
+  }
+
+  uint8_t* row(int32_t y) override {
+    return band(y / band_rows_) + size_t(y % band_rows_) * 3 * plane_stride_;
+  }
+
+  void row_done(int32_t y) override {
+    const int64_t index = y / band_rows_, row = y % band_rows_;
+    const bool last = row == band_rows_ - 1;
+#ifdef __x86_64__
+    if (vector_path()) {
+      // The previous band is written out a slice per row of this one, so that the stores to
+      // memory overlap the resizing instead of stalling it at the end of each band.
+      if (pending_ >= 0) flush_windows((row + 1) * windows_ / band_rows_);
+      if (last) {
+        if (pending_ >= 0) flush_windows(windows_);
+        pending_ = index;
+        next_window_ = 0;
+      }
+      return;
+    }
+#endif
+    if (last) flush_band(band(index));
+  }
+
+  // Writes what is still pending; call once the last row is done.
+  void finish() {
+#ifdef __x86_64__
+    if (vector_path() && pending_ >= 0) {
+      flush_windows(windows_);
+      pending_ = -1;
+      if (vector_.stream) _mm_sfence();
+    }
+#endif
   }
 
  private:
-  void flush_band() {
+  uint8_t* band(int64_t index) {
+    return bands_.data() + size_t(index) % (bands_.size() / band_bytes_) * band_bytes_;
+  }
+
+  const uint8_t* band_row(const uint8_t* band, int64_t row, int channel) const {
+    return band + (size_t(row) * 3 + size_t(channel)) * plane_stride_;
+  }
+
+  bool vector_path() const {
+#ifdef __x86_64__
+    return !vector_.pieces.empty();
+#else
+    return false;
+#endif
+  }
+
+  // The table path: any configuration and CPU.
+  void flush_band(const uint8_t* band) {
     const int64_t area = patch_ * patch_;
-    for (int64_t block_x = 0; block_x < grid_w_ / merge_; ++block_x) {
+    for (int64_t window = 0; window < windows_; ++window) {
       for (int64_t my = 0; my < merge_; ++my) {
         for (int64_t mx = 0; mx < merge_; ++mx) {
-          const size_t x0 = size_t((block_x * merge_ + mx) * patch_) * 3;
+          const size_t x0 = size_t((window * merge_ + mx) * patch_);
           for (int c = 0; c < 3; ++c) {
             float* first = out_;
             for (int64_t py = 0; py < patch_; ++py) {
-              const uint8_t* src = band_.data() + size_t(my * patch_ + py) * row_bytes_ + x0 + c;
-              for (int64_t px = 0; px < patch_; ++px) *out_++ = table_[c][src[px * 3]];
+              const uint8_t* src = band_row(band, my * patch_ + py, c) + x0;
+              for (int64_t px = 0; px < patch_; ++px) *out_++ = table_[c][src[px]];
             }
             for (int64_t t = 1; t < temporal_; ++t) out_ = std::copy_n(first, area, out_);
           }
@@ -185,12 +259,197 @@ class PatchWriter {
     }
   }
 
+#ifdef __x86_64__
+  // The AVX-512 path, one merge window at a time. Each patch row's samples are normalised
+  // sixteen at a time into "unique" order: the window's values without the temporal copies,
+  // channel by channel (then patch, row, column), each channel on a 16-value boundary. The output
+  // vectors are then read from those values: runs of whole vectors, and single vectors crossing
+  // from one (patch, channel, copy) block to the next, which take their later lanes with a second,
+  // masked load. Large outputs are written with streaming stores, so that the 50 MB of a big
+  // image are not first read into the cache line by line (and do not evict the working set).
+  //
+  // The normalisation must equal the lookup table (the reference's float32(float64(v) * rescale),
+  // then float32 (x - mean) / std). Each division is computed as a product with the reciprocal
+  // and one fused multiply-add correction step, which gives the correctly rounded quotient here;
+  // the writer checks that against the table for all 256 samples of every channel when it is
+  // set up, and keeps to the table path if any value differed.
+  struct VectorPath {
+    int64_t channel_stride = 0;  // floats per channel in unique order (a multiple of 16)
+    int64_t window = 0;          // output floats per merge window (a multiple of 16)
+    // A window's output, in order: runs of whole vectors read from consecutive values, and
+    // single vectors that cross a block boundary (their lanes from `second` on, masked).
+    struct Piece {
+      int32_t vector;   // the first output vector of the window it writes
+      int32_t count;    // vectors in a run; 0 for a crossing vector
+      int32_t first;    // offset of its first value in unique order
+      int32_t second;   // for a crossing vector: where lane i reads from after the boundary
+      __mmask16 lanes;  // and which lanes do
+    };
+    std::vector<Piece> pieces;
+    // Per patch row of a window, in unique order: where its samples lie in the band (relative to
+    // the window's first column) and where its values go.
+    std::vector<int32_t> gather_from, gather_to;
+    bool stream = false, rescale = false, normalize = false;
+    float divisor = 0, inverse_divisor = 0;  // the rescale as a division
+    float mean[3] = {}, std[3] = {}, inverse_std[3] = {};
+    // A window's values in unique order, from the first 64-byte boundary 16 floats in (so that a
+    // crossing vector's masked-off lanes, up to 15 before its `second`, stay inside).
+    std::vector<float> values;
+  };
+
+  void setup_vector_path(const ImageProcessorConfig& config, const Tensor& out) {
+    const int64_t area = patch_ * patch_, per_channel = merge_ * merge_ * area;
+    VectorPath v;
+    v.channel_stride = (per_channel + 15) / 16 * 16;
+    v.window = 3 * temporal_ * per_channel;
+    if (area < 16 || v.window % 16 != 0) return;  // the table path handles these
+    const auto unique_offset = [&](int64_t o) {   // output float o of a window in unique order
+      const int64_t p = o / (3 * temporal_ * area), c = o / (temporal_ * area) % 3;
+      return int32_t(c * v.channel_stride + p * area + o % area);
+    };
+    for (int64_t o = 0; o < v.window; o += 16) {
+      const int32_t first = unique_offset(o);
+      int lane = 1;
+      while (lane < 16 && unique_offset(o + lane) == first + lane) ++lane;
+      const int32_t vector = int32_t(o / 16);
+      if (lane == 16) {
+        VectorPath::Piece* last = v.pieces.empty() ? nullptr : &v.pieces.back();
+        if (last && last->count > 0 && last->vector + last->count == vector &&
+            last->first + 16 * last->count == first) {
+          ++last->count;
+        } else {
+          v.pieces.push_back({vector, 1, first, first, 0});
+        }
+        continue;
+      }
+      const int32_t second = unique_offset(o + lane) - lane;
+      for (int rest = lane; rest < 16; ++rest)
+        if (unique_offset(o + rest) != second + rest) return;  // blocks shorter than a vector
+      v.pieces.push_back({vector, 0, first, second, __mmask16(0xFFFFu << lane)});
+    }
+    for (int c = 0; c < 3; ++c)
+      for (int64_t my = 0; my < merge_; ++my)
+        for (int64_t mx = 0; mx < merge_; ++mx)
+          for (int64_t py = 0; py < patch_; ++py) {
+            v.gather_from.push_back(
+                int32_t((size_t(my * patch_ + py) * 3 + c) * plane_stride_ + mx * patch_));
+            v.gather_to.push_back(
+                int32_t(c * v.channel_stride + (my * merge_ + mx) * area + py * patch_));
+          }
+    const bool aligned = reinterpret_cast<uintptr_t>(out_) % 64 == 0;
+    v.stream = aligned && out.nbytes() >= (size_t(4) << 20);
+    v.rescale = config.do_rescale;
+    v.normalize = config.do_normalize;
+    v.divisor = float(1.0 / config.rescale_factor);
+    v.inverse_divisor = float(config.rescale_factor);
+    for (int c = 0; c < 3; ++c) {
+      v.mean[c] = config.image_mean[c];
+      v.std[c] = config.image_std[c];
+      v.inverse_std[c] = 1.0f / config.image_std[c];
+    }
+    v.values.assign(size_t(3 * v.channel_stride) + 64, 0.0f);  // + margins and alignment
+    vector_ = std::move(v);
+    if (!normalisation_is_exact()) vector_ = VectorPath{};  // the table path, then
+  }
+
+  // Sixteen samples of one channel normalised: float(v) is exact, and each of the reference's
+  // two roundings (float32(v * rescale) and float32((x - mean) / std), the rescale written as the
+  // division by 1 / rescale) is a product with the reciprocal plus one fused multiply-add
+  // correction step.
+  GLIMPSE_AVX512 __m512 normalise16(const uint8_t* samples, int channel) const {
+    const VectorPath& v = vector_;
+    __m512 x = _mm512_cvtepi32_ps(
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(samples))));
+    if (v.rescale) {
+      const __m512 r = _mm512_set1_ps(v.inverse_divisor);
+      const __m512 q = _mm512_mul_ps(x, r);
+      x = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, _mm512_set1_ps(v.divisor), x), r, q);
+    }
+    if (v.normalize) {
+      const __m512 d = _mm512_sub_ps(x, _mm512_set1_ps(v.mean[channel]));
+      const __m512 r = _mm512_set1_ps(v.inverse_std[channel]);
+      const __m512 q = _mm512_mul_ps(d, r);
+      x = _mm512_fmadd_ps(_mm512_fnmadd_ps(q, _mm512_set1_ps(v.std[channel]), d), r, q);
+    }
+    return x;
+  }
+
+  GLIMPSE_AVX512 bool normalisation_is_exact() const {
+    uint8_t samples[256 + 16];
+    for (int i = 0; i < 256 + 16; ++i) samples[i] = uint8_t(i);
+    for (int c = 0; c < 3; ++c) {
+      for (int i = 0; i < 256; i += 16) {
+        alignas(64) float got[16];
+        _mm512_store_ps(got, normalise16(samples + i, c));
+        if (std::memcmp(got, &table_[c][i], sizeof(got)) != 0) return false;
+      }
+    }
+    return true;
+  }
+
+  void flush_windows(int64_t end) {
+    for (; next_window_ < end; ++next_window_)
+      flush_window(band(pending_), next_window_,
+                   out_ + (pending_ * windows_ + next_window_) * vector_.window);
+  }
+
+  GLIMPSE_AVX512 void flush_window(const uint8_t* band, int64_t window, float* out) {
+    VectorPath& v = vector_;
+    const uint8_t* from = band + size_t(window * merge_ * patch_);
+    float* values = v.values.data() + 16 +
+                    (64 - reinterpret_cast<uintptr_t>(v.values.data()) % 64) % 64 / sizeof(float);
+    const size_t rows = v.gather_from.size() / 3;  // patch rows per channel
+    for (int c = 0; c < 3; ++c) {
+      const int32_t* src = v.gather_from.data() + c * rows;
+      const int32_t* dst = v.gather_to.data() + c * rows;
+      normalise_rows(from, src, dst, rows, c, values);
+    }
+    if (v.stream) {
+      write_pieces<true>(values, out);
+    } else {
+      write_pieces<false>(values, out);
+    }
+  }
+
+  // Each patch row of one channel, sixteen samples at a time, into unique order; in increasing
+  // order, so that the lanes past a row's end are overwritten by the next row.
+  GLIMPSE_AVX512 void normalise_rows(const uint8_t* from, const int32_t* src, const int32_t* dst,
+                                     size_t rows, int channel, float* values) const {
+    for (size_t i = 0; i < rows; ++i)
+      for (int64_t x = 0; x < patch_; x += 16)
+        _mm512_storeu_ps(values + dst[i] + x, normalise16(from + src[i] + x, channel));
+  }
+
+  template <bool Stream>
+  GLIMPSE_AVX512 void write_pieces(const float* values, float* out) const {
+    for (const VectorPath::Piece& piece : vector_.pieces) {
+      float* to = out + int64_t(piece.vector) * 16;
+      const float* from = values + piece.first;
+      const int32_t count = piece.count;
+      if (count == 0) {
+        const __m512 x =
+            _mm512_mask_loadu_ps(_mm512_loadu_ps(from), piece.lanes, values + piece.second);
+        Stream ? _mm512_stream_ps(to, x) : _mm512_storeu_ps(to, x);
+        continue;
+      }
+      for (int32_t i = 0; i < count; ++i) {
+        const __m512 x = _mm512_loadu_ps(from + i * 16);
+        Stream ? _mm512_stream_ps(to + i * 16, x) : _mm512_storeu_ps(to + i * 16, x);
+      }
+    }
+  }
+
+  VectorPath vector_;
+  int64_t pending_ = -1;     // the band waiting to be written, if any
+  int64_t next_window_ = 0;  // its first window not yet written
+#endif
+
   std::array<std::array<float, 256>, 3> table_;
   int64_t patch_, merge_, temporal_;
-  size_t row_bytes_;
-  int64_t grid_w_;
-  std::vector<uint8_t> band_;
-  float* out_;  // next value to write
+  int64_t band_rows_, windows_;
+  size_t plane_stride_, band_bytes_;
+  std::vector<uint8_t> bands_;  // [band][row][channel][x], plane_stride_ bytes per channel
+  float* out_;                  // the table path's next value to write; the vector path's start
 };
 
 }  // namespace
@@ -304,14 +563,10 @@ PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig
   out.num_tokens = out.t * out.h * out.w / (merge * merge);
   const int64_t patch_dim = 3 * config.temporal_patch_size * patch * patch;
   out.pixel_values = PixelBufferPool::instance().tensor({out.h * out.w, patch_dim});
-  PatchWriter writer(config, size.width, out.pixel_values.data<float>());
-  if (size.height == image.height && size.width == image.width) {
-    for (int32_t y = 0; y < image.height; ++y)
-      writer.write_row(y, image.pixels.data() + size_t(y) * image.width * 3);
-  } else {
-    resize_bicubic_rows(image, int32_t(size.width), int32_t(size.height), config.pass_order,
-                        [&](int32_t y, const uint8_t* row) { writer.write_row(y, row); });
-  }
+  PatchWriter writer(config, size.width, out.pixel_values, image_simd());
+  resize_bicubic_planar(image, int32_t(size.width), int32_t(size.height), config.pass_order,
+                        writer.plane_stride(), writer);
+  writer.finish();
   return out;
 }
 

@@ -188,66 +188,80 @@ TEST(PreprocessImage, OutputIsBitIdenticalToTheRecordedDigests) {
     int width, height;
     int64_t patch, merge, temporal, min_pixels, max_pixels;
     bool rescale, normalize;
+    float std0;  // image_std[0] if not 0
     PillowPassOrder order;
     const char* digest;
   };
   constexpr auto k12 = PillowPassOrder::kPillow12, k13 = PillowPassOrder::kPillow13;
   const Case cases[] = {
-      {"1080p_glm46v", 1920, 1080, 14, 2, 2, 12544, 9633792, true, true, k12,
+      {"1080p_glm46v", 1920, 1080, 14, 2, 2, 12544, 9633792, true, true, 0.0f, k12,
        "4ef18a1f0382b8d8bceb1508d2cbc45b6d1eb8311be006a0b4dc6af1a568d8d4"},
-      {"odd_upscale", 333, 517, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k12,
+      {"odd_upscale", 333, 517, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "92a098e721ec30f2830fb92e8f7a4f821d57fab3795b30bc18baf1f7a674ce4f"},
-      {"downscale_p12", 1203, 801, 14, 2, 2, 12544, 2 * 200000, true, true, k12,
+      {"downscale_p12", 1203, 801, 14, 2, 2, 12544, 2 * 200000, true, true, 0.0f, k12,
        "bd7ee533ce73b093cfa0c6339faad4e281e0ecb5c918e063f1da61cd600b6c6c"},
-      {"downscale_p13", 1203, 801, 14, 2, 2, 12544, 2 * 200000, true, true, k13,
+      {"downscale_p13", 1203, 801, 14, 2, 2, 12544, 2 * 200000, true, true, 0.0f, k13,
        "bd7ee533ce73b093cfa0c6339faad4e281e0ecb5c918e063f1da61cd600b6c6c"},
-      {"tall_p12", 301, 2411, 14, 2, 2, 12544, 2 * 180000, true, true, k12,
+      {"tall_p12", 301, 2411, 14, 2, 2, 12544, 2 * 180000, true, true, 0.0f, k12,
        "23c948d8da67cea0d9b83f87c5652e95d8eb8724cfcb5ab9ce8d4c4f886abc30"},
-      {"tall_p13", 301, 2411, 14, 2, 2, 12544, 2 * 180000, true, true, k13,
+      {"tall_p13", 301, 2411, 14, 2, 2, 12544, 2 * 180000, true, true, 0.0f, k13,
        "f3474c5c9cb16672ba0ffea013ab2954d155850142b23ed52c95dc425616bc32"},
-      {"wide_down_p13", 2411, 301, 14, 2, 2, 12544, 2 * 180000, true, true, k13,
+      // a standard deviation whose reciprocal-and-correction division is not exact everywhere
+      {"odd_std", 517, 333, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.99999994f, k12,
+       "3b281e1ae68fbdb9c14fd433cf190232694f0c86828c243c889b0934f130c644"},
+      {"strong_downscale", 2003, 1499, 14, 2, 2, 12544, 2 * 100000, true, true, 0.0f, k12,
+       "f2d3567a879d246ff4a42dfc6e23118e26ce72038e53f9f1795f19fb76f5531b"},
+      {"wide_down_p13", 2411, 301, 14, 2, 2, 12544, 2 * 180000, true, true, 0.0f, k13,
        "bfa60a9e541eaf722fd83f4b61724e37fe7fa09b4a0eedc5572d3cf8262487f9"},
-      {"width_only", 1001, 280, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k12,
+      {"width_only", 1001, 280, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "4ab2a2eea7da724b1f537b1ab67651ed398ac28d86ec482b0b245c4b13db9573"},
-      {"height_only", 280, 1001, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k13,
+      {"height_only", 280, 1001, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k13,
        "7e78c91370141bdfe538cd63b95eccea515bbbeca9492da5018e43f59180fb10"},
-      {"no_resize", 84, 56, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k12,
+      {"no_resize", 84, 56, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "63dc0799e6c8b1ad34346ba01cbdd1a4886d2fdbd56229f96140b861e554862e"},
-      {"tiny", 20, 24, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k12,
+      {"tiny", 20, 24, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "4664f680d2e699aa6913e09b6c1f4f55306d71aaaad8622dd3a35cc941fa107d"},
-      {"thin", 1500, 40, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, k12,
+      {"thin", 1500, 40, 14, 2, 2, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "b3f19ec4e319ee4023d70fa1b2c77e39224ef3549ef7756a118fb304c0c7e4c1"},
-      {"temporal1_patch16", 517, 333, 16, 2, 1, 12544, 28 * 28 * 15000, true, true, k12,
+      {"temporal1_patch16", 517, 333, 16, 2, 1, 12544, 28 * 28 * 15000, true, true, 0.0f, k12,
        "06eac04407f53de73d9bceb0312f75fa2d06b6a2de66380377af963c3bf92f96"},
-      {"temporal3_merge1", 517, 333, 14, 1, 3, 3136, 28 * 28 * 15000, true, true, k12,
+      {"temporal3_merge1", 517, 333, 14, 1, 3, 3136, 28 * 28 * 15000, true, true, 0.0f, k12,
        "04c13b00f4c9354ab9f36ce01006e2a08a4bd5dd8ffa4e35ac6f9385d30d1b36"},
-      {"unnormalised", 517, 333, 14, 2, 2, 12544, 28 * 28 * 15000, true, false, k12,
+      {"unnormalised", 517, 333, 14, 2, 2, 12544, 28 * 28 * 15000, true, false, 0.0f, k12,
        "309dfba1d933d7663c7dc184ac4eef6c3e82ea2e5479545cbd784901c92a2710"},
-      {"raw", 517, 333, 14, 2, 2, 12544, 28 * 28 * 15000, false, false, k12,
+      {"raw", 517, 333, 14, 2, 2, 12544, 28 * 28 * 15000, false, false, 0.0f, k12,
        "51fef4480ce71791278fbb2208a14ea5e9eaad02776956be1e034c0a9f6a7b7d"},
   };
-  for (const Case& c : cases) {
-    SCOPED_TRACE(c.name);
-    ImageProcessorConfig config;
-    config.patch_size = c.patch;
-    config.merge_size = c.merge;
-    config.temporal_patch_size = c.temporal;
-    config.min_pixels = c.min_pixels;
-    config.max_pixels = c.max_pixels;
-    config.do_rescale = c.rescale;
-    config.do_normalize = c.normalize;
-    config.pass_order = c.order;
-    const PreparedImage out = preprocess_image(
-        synthetic_image(c.width, c.height, uint32_t(c.width * 65537 + c.height)), config);
-    const auto bytes = out.pixel_values.bytes();
-    std::vector<uint8_t> hashed(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size());
-    for (int64_t v : {out.t, out.h, out.w}) {
-      hashed.push_back(uint8_t(v));
-      hashed.push_back(uint8_t(v >> 8));
+  // Every vector level this CPU has (the scalar, AVX2 and AVX-512 kernels) gives the same bytes.
+  for (const ImageSimd simd : {ImageSimd::kScalar, ImageSimd::kAvx2, ImageSimd::kAvx512}) {
+    if (simd > best_image_simd()) continue;
+    set_image_simd(simd);
+    SCOPED_TRACE(testing::Message() << "vector level " << int(simd));
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.name);
+      ImageProcessorConfig config;
+      config.patch_size = c.patch;
+      config.merge_size = c.merge;
+      config.temporal_patch_size = c.temporal;
+      config.min_pixels = c.min_pixels;
+      config.max_pixels = c.max_pixels;
+      config.do_rescale = c.rescale;
+      config.do_normalize = c.normalize;
+      config.pass_order = c.order;
+      if (c.std0 != 0.0f) config.image_std[0] = c.std0;
+      const PreparedImage out = preprocess_image(
+          synthetic_image(c.width, c.height, uint32_t(c.width * 65537 + c.height)), config);
+      const auto bytes = out.pixel_values.bytes();
+      std::vector<uint8_t> hashed(reinterpret_cast<const uint8_t*>(bytes.data()),
+                                  reinterpret_cast<const uint8_t*>(bytes.data()) + bytes.size());
+      for (int64_t v : {out.t, out.h, out.w}) {
+        hashed.push_back(uint8_t(v));
+        hashed.push_back(uint8_t(v >> 8));
+      }
+      EXPECT_EQ(sha256_hex(hashed), c.digest) << c.name << " " << out.h << "x" << out.w;
     }
-    EXPECT_EQ(sha256_hex(hashed), c.digest) << c.name << " " << out.h << "x" << out.w;
   }
+  set_image_simd(best_image_simd());
 }
 
 TEST(Sha256, KnownDigest) {
