@@ -24,6 +24,8 @@
 #define GLIMPSE_AVX512 __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq")))
 #define GLIMPSE_AVX512_VBMI \
   __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi")))
+#define GLIMPSE_AVX512_VBMI_VNNI \
+  __attribute__((target("avx2,avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512vnni")))
 
 namespace glimpse::io {
 namespace {
@@ -45,6 +47,16 @@ ImageSimd detect_simd() {
 bool has_vbmi() {
 #ifdef __x86_64__
   static const bool supported = (__builtin_cpu_init(), __builtin_cpu_supports("avx512vbmi"));
+  return supported;
+#else
+  return false;
+#endif
+}
+
+// AVX-512 VNNI (16-bit dot products; Cascade Lake, Zen 4 and later): two taps per instruction.
+bool has_vnni() {
+#ifdef __x86_64__
+  static const bool supported = (__builtin_cpu_init(), __builtin_cpu_supports("avx512vnni"));
   return supported;
 #else
   return false;
@@ -276,6 +288,13 @@ struct DirectPlan {
   std::vector<uint8_t> index;    // per group, 64 bytes: byte 4 * lane = the lane's sample offset
   std::vector<int32_t> weights;  // [tap][group * 16 + lane]
   size_t reads = 0;              // bytes from the start of a row that the kernel may load
+  // The tap-pair form (VNNI, not wide): per group, 64 bytes with bytes 4 * lane and 4 * lane + 2
+  // the lane's sample offsets for taps 2j and 2j + 1 (loads start at tap 2j), and per pair of taps
+  // two vectors of 16-bit weight pairs, the weights' low 11 bits and the rest (w = high * 2048 +
+  // low, so that sum(v * w) = sum(v * high) * 2048 + sum(v * low), exactly, in 32-bit arithmetic).
+  bool pairs = false;
+  std::vector<uint8_t> pair_index;
+  std::vector<int32_t> pair_weights;  // [pair][low, high][group * 16 + lane]
 };
 
 std::optional<DirectPlan> plan_direct(const Coefficients& c, int out_width) {
@@ -298,15 +317,80 @@ std::optional<DirectPlan> plan_direct(const Coefficients& c, int out_width) {
             c.weights[size_t(x0 + lane) * c.ksize + t];
     }
   }
+  // Tap pairs need the second tap's sample (3 bytes on) inside the same 64-byte stretch.
+  int max_offset = 0;
+  for (int g = 0; g < plan.groups; ++g)
+    for (int lane = 0; lane < 16; ++lane)
+      max_offset = std::max(max_offset, int(plan.index[size_t(g) * 64 + lane * 4]));
+  plan.pairs = !plan.wide && max_offset + 2 + 3 <= 63;
+  if (plan.pairs) {
+    const int pairs = (c.ksize + 1) / 2;
+    plan.pair_index = plan.index;
+    for (int g = 0; g < plan.groups; ++g)
+      for (int lane = 0; lane < 16; ++lane)
+        plan.pair_index[size_t(g) * 64 + lane * 4 + 2] =
+            uint8_t(plan.index[size_t(g) * 64 + lane * 4] + 3);
+    plan.pair_weights.assign(size_t(pairs) * 2 * plan.groups * 16, 0);
+    for (int j = 0; j < pairs; ++j)
+      for (int i = 0; i < plan.groups * 16; ++i)
+        for (int half = 0; half < 2; ++half) {
+          const int t = 2 * j + half;
+          const int32_t w = t < c.ksize ? plan.weights[size_t(t) * plan.groups * 16 + i] : 0;
+          const uint32_t low = uint32_t(w & 2047), high = uint32_t(w >> 11) & 0xFFFF;
+          plan.pair_weights[(size_t(j) * 2 + 0) * plan.groups * 16 + i] |=
+              int32_t(low << (16 * half));
+          plan.pair_weights[(size_t(j) * 2 + 1) * plan.groups * 16 + i] |=
+              int32_t(high << (16 * half));
+        }
+    // the last pair's second tap may be one past ksize (weight 0)
+    for (int g = 0; g < plan.groups; ++g)
+      plan.reads = std::max(plan.reads, size_t(plan.start[g] + c.ksize * 3 + 2 + 128));
+  }
   return plan;
 }
 
 #ifdef __x86_64__
+// The tap-pair form of resample_row_vbmi (below): one permute and two 16-bit dot products per
+// pair of taps instead of two permutes, multiplies and adds.
+template <int Taps>
+GLIMPSE_AVX512_VBMI_VNNI void resample_row_vnni(const DirectPlan& plan, int ksize,
+                                                const uint8_t* row, int out_width, uint8_t* dst,
+                                                size_t plane_stride) {
+  const int pairs = ((Taps > 0 ? Taps : ksize) + 1) / 2;
+  const size_t stride = size_t(plan.groups) * 16;
+  const __m512i half = _mm512_set1_epi32(kRoundingHalf);
+  const __m512i zero = _mm512_setzero_si512();
+  const __mmask64 words = 0x5555555555555555ull;  // bytes 0 and 2 of each 32-bit lane
+  for (int g = 0; g < plan.groups; ++g) {
+    const uint8_t* base = row + plan.start[g];
+    const __m512i index = _mm512_loadu_si512(plan.pair_index.data() + size_t(g) * 64);
+    __m512i low[3] = {half, half, half}, high[3] = {zero, zero, zero};
+    for (int j = 0; j < pairs; ++j) {
+      const int32_t* w = plan.pair_weights.data() + size_t(j) * 2 * stride + size_t(g) * 16;
+      const __m512i w_low = _mm512_loadu_si512(w), w_high = _mm512_loadu_si512(w + stride);
+      for (int c = 0; c < 3; ++c) {
+        const __m512i samples =
+            _mm512_maskz_permutexvar_epi8(words, index, _mm512_loadu_si512(base + 6 * j + c));
+        low[c] = _mm512_dpwssd_epi32(low[c], samples, w_low);
+        high[c] = _mm512_dpwssd_epi32(high[c], samples, w_high);
+      }
+    }
+    const int x0 = g * 16;
+    const __mmask16 lanes =
+        out_width - x0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (out_width - x0)) - 1);
+    for (int c = 0; c < 3; ++c) {
+      const __m512i sums = _mm512_add_epi32(low[c], _mm512_slli_epi32(high[c], 11));
+      _mm_mask_storeu_epi8(
+          dst + size_t(c) * plane_stride + x0, lanes,
+          _mm512_cvtusepi32_epi8(_mm512_max_epi32(_mm512_srai_epi32(sums, kPrecisionBits), zero)));
+    }
+  }
+}
+
 // `row`: the input row, readable for plan.reads bytes (samples past the row meet zero weights).
-template <int Taps, bool Wide>
-GLIMPSE_AVX512_VBMI void resample_row_vbmi(const DirectPlan& plan, int ksize, const uint8_t* row,
+template <bool Wide>
+GLIMPSE_AVX512_VBMI void resample_row_vbmi(const DirectPlan& plan, int taps, const uint8_t* row,
                                            int out_width, uint8_t* dst, size_t plane_stride) {
-  const int taps = Taps > 0 ? Taps : ksize;
   const __m512i half = _mm512_set1_epi32(kRoundingHalf);
   const __m512i zero = _mm512_setzero_si512();
   const __mmask64 low_bytes = 0x1111111111111111ull;  // byte 0 of each 32-bit lane
@@ -410,12 +494,16 @@ class HorizontalPass {
   void resample_row_direct(const uint8_t* row, uint8_t* dst, size_t plane_stride) {
     const DirectPlan& plan = *direct_;
     const int ksize = coeffs_.ksize;
-    if (plan.wide) {
-      resample_row_vbmi<0, true>(plan, ksize, row, out_width_, dst, plane_stride);
-    } else if (ksize == 5) {  // every upscale
-      resample_row_vbmi<5, false>(plan, ksize, row, out_width_, dst, plane_stride);
+    if (plan.pairs && has_vnni()) {
+      if (ksize == 5) {
+        resample_row_vnni<5>(plan, ksize, row, out_width_, dst, plane_stride);
+      } else {
+        resample_row_vnni<0>(plan, ksize, row, out_width_, dst, plane_stride);
+      }
+    } else if (plan.wide) {
+      resample_row_vbmi<true>(plan, ksize, row, out_width_, dst, plane_stride);
     } else {
-      resample_row_vbmi<0, false>(plan, ksize, row, out_width_, dst, plane_stride);
+      resample_row_vbmi<false>(plan, ksize, row, out_width_, dst, plane_stride);
     }
   }
 #endif

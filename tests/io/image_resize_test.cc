@@ -56,6 +56,47 @@ TEST(ResizeBicubic, MatchesPillowInBothPassOrders) {
   set_image_simd(best_image_simd());
 }
 
+// Noise with hard edges, so that the overshoot is clipped at both ends.
+RgbImage noise_image(int width, int height, uint32_t seed) {
+  RgbImage image{width, height, std::vector<uint8_t>(size_t(width) * height * 3)};
+  for (size_t i = 0; i < image.pixels.size(); ++i) {
+    seed = seed * 1664525u + 1013904223u;
+    const int edge = (i / 3 % size_t(width)) / 7 % 2 ? 255 : 0;
+    image.pixels[i] = uint8_t((seed >> 24) % 3 == 0 ? edge : seed >> 24);
+  }
+  return image;
+}
+
+TEST(ResizeBicubic, EveryVectorLevelMatchesTheScalarCode) {
+  // Scale factors that select each kernel variant: upscales (one-row kernel, tap pairs), mild
+  // downscales (one 64-byte stretch, no pairs), downscales up to ~2.7 (128-byte stretches) and
+  // beyond (the eight-row transposed kernels), in both pass orders and one-axis resizes.
+  struct Size {
+    int in_w, in_h, out_w, out_h;
+  };
+  const Size sizes[] = {{1920, 37, 1932, 41}, {333, 60, 1001, 65}, {1300, 40, 1000, 31},
+                        {1000, 33, 760, 29},  {1203, 50, 532, 24}, {1000, 40, 370, 20},
+                        {2003, 30, 364, 12},  {301, 240, 140, 60}, {640, 480, 640, 300},
+                        {640, 48, 500, 48},   {97, 1203, 61, 300}, {5, 7, 23, 3}};
+  const ImageSimd best = best_image_simd();
+  for (const Size& size : sizes) {
+    const RgbImage source =
+        noise_image(size.in_w, size.in_h, uint32_t(size.in_w * 31 + size.out_w));
+    for (const PillowPassOrder order : {PillowPassOrder::kPillow12, PillowPassOrder::kPillow13}) {
+      set_image_simd(ImageSimd::kScalar);
+      const RgbImage want = resize_bicubic(source, size.out_w, size.out_h, order);
+      for (const ImageSimd simd : {ImageSimd::kAvx2, ImageSimd::kAvx512}) {
+        if (simd > best) continue;
+        set_image_simd(simd);
+        EXPECT_EQ(resize_bicubic(source, size.out_w, size.out_h, order).pixels, want.pixels)
+            << size.in_w << "x" << size.in_h << " -> " << size.out_w << "x" << size.out_h
+            << " order " << int(order) << " vector level " << int(simd);
+      }
+    }
+  }
+  set_image_simd(best);
+}
+
 TEST(ResizeBicubic, SameSizeIsACopyAndBadSizesAreRefused) {
   const RgbImage source = source_image();
   EXPECT_EQ(resize_bicubic(source, 40, 31, PillowPassOrder::kPillow12).pixels, source.pixels);
