@@ -1,6 +1,8 @@
 #include "engine/scheduler.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 
 #include "core/device_copy.h"
 #include "engine/token_stream.h"
@@ -62,7 +64,8 @@ Scheduler::Scheduler(const model::Glm4vModel& model, const io::Tokenizer& tokeni
                                            (model::KvBlockPool::bytes_per_token(model.config()) *
                                             size_t(options.kv_block_size)))),
               options.kv_block_size, options.prefix_caching),
-      image_cache_(options.image_cache_bytes) {
+      image_cache_(options.image_cache_bytes),
+      trace_steps_(std::getenv("GLIMPSE_TRACE_STEPS") != nullptr) {
   const auto& ids = model.config().generation.eos_token_ids;
   eos_ids_.assign(ids.begin(), ids.end());
   pool_ = std::make_unique<model::KvBlockPool>(model.config(), blocks_.total_blocks(),
@@ -386,6 +389,8 @@ void Scheduler::step() {
   };
   std::vector<model::SequenceChunk> chunks;
   std::vector<std::vector<int32_t>> chunk_ids(plan.size());
+  const auto step_start = Clock::now();
+  Clock::time_point forward_start, forward_end;
   try {
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence& seq = *plan[i].seq;
@@ -416,7 +421,9 @@ void Scheduler::step() {
       chunk.want_logits = plan[i].end == seq.known_tokens();
       chunks.push_back(chunk);
     }
+    forward_start = Clock::now();
     Tensor logits = model::forward_batch(model_, chunks, *pool_);
+    forward_end = Clock::now();
 
     {
       std::lock_guard lock(mutex_);
@@ -450,6 +457,7 @@ void Scheduler::step() {
       if (seq.callbacks.on_token) seq.callbacks.on_token(event);
       if (seq.stream->finished()) finish(seq);
     }
+    if (trace_steps_) trace_step(chunks, step_start, forward_start, forward_end);
   } catch (const Error& e) {
     fail_planned(e);
   } catch (const std::exception& e) {
@@ -459,6 +467,22 @@ void Scheduler::step() {
       std::remove_if(running_.begin(), running_.end(),
                      [](const auto& s) { return s->cancelled || s->stream->finished(); }),
       running_.end());
+}
+
+void Scheduler::trace_step(std::span<const model::SequenceChunk> chunks,
+                           Clock::time_point start, Clock::time_point forward_start,
+                           Clock::time_point forward_end) const {
+  int64_t tokens = 0, decoding = 0;
+  for (const auto& chunk : chunks) {
+    tokens += int64_t(chunk.ids.size());
+    decoding += chunk.ids.size() == 1;
+  }
+  std::fprintf(stderr,
+               "glimpse step: %zu sequences (%lld decoding), %lld tokens | prepare %.3f ms | "
+               "forward %.3f ms | emit %.3f ms\n",
+               chunks.size(), static_cast<long long>(decoding), static_cast<long long>(tokens),
+               ms_between(start, forward_start), ms_between(forward_start, forward_end),
+               ms_between(forward_end, Clock::now()));
 }
 
 void Scheduler::loop() {

@@ -14,6 +14,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -90,6 +91,10 @@ class Scheduler {
   void finish(Sequence& seq);
   void fail_sequence(Sequence& seq, const Error& error);
   void encode_images(Sequence& seq);
+  void trace_step(std::span<const model::SequenceChunk> chunks,
+                  std::chrono::steady_clock::time_point start,
+                  std::chrono::steady_clock::time_point forward_start,
+                  std::chrono::steady_clock::time_point forward_end) const;
 
   const model::Glm4vModel& model_;
   const io::Tokenizer& tokenizer_;
@@ -98,6 +103,8 @@ class Scheduler {
   std::unique_ptr<model::KvBlockPool> pool_;
   BlockManager blocks_;
   ImageEmbeddingCache image_cache_;
+  // GLIMPSE_TRACE_STEPS set: one stderr line per step (sizes; prepare / forward / emit times).
+  const bool trace_steps_;
 
   mutable std::mutex mutex_;
   std::condition_variable wake_, idle_;

@@ -302,9 +302,10 @@ TEST(FusedCuda, ResidualRmsNormMatchesCpu) {
       const Tensor x = random_host(shape, 5.0f), w = random_host({shape[1]}),
                    w_next = random_host({shape[1]});
       Tensor hidden_gpu = gpu(hidden);
+      const Tensor w_next_gpu = gpu(w_next);
       poison_outputs(shape);
-      const Tensor next_gpu =
-          residual_rms_norm(hidden_gpu, gpu(x), gpu(w), with_next ? &w_next : nullptr, 1e-5f);
+      const Tensor next_gpu = residual_rms_norm(hidden_gpu, gpu(x), gpu(w),
+                                                with_next ? &w_next_gpu : nullptr, 1e-5f);
       const Tensor next =
           cpu::residual_rms_norm(hidden, x, w, with_next ? &w_next : nullptr, 1e-5f);
       expect_close(hidden_gpu, hidden, kF32Tolerance);

@@ -136,6 +136,15 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage golden_cuda_test
   "$BIN/golden_cuda_test" --gtest_brief=1 >"$RUN/golden_cuda_test.log" 2>&1
   STATUS[golden_cuda_test]=$?
+  if [[ ${STATUS[golden_cuda_test]} != 0 ]]; then
+    # Where the error really comes from: the failing tests again with synchronous launches, under
+    # compute-sanitizer when the device has it.
+    FAILED=$(grep -oE '^\[  FAILED  \] [A-Za-z0-9_/.]+' "$RUN/golden_cuda_test.log" | awk '{print $4}' | sort -u | paste -sd: -)
+    SANITIZER=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)
+    CUDA_LAUNCH_BLOCKING=1 ${SANITIZER:+$SANITIZER --print-limit 5} "$BIN/golden_cuda_test" \
+      --gtest_filter="$FAILED" >>"$RUN/golden_cuda_test.log" 2>&1
+    grep -E 'Invalid|Error|error|FAILED|at 0x|by thread' "$RUN/golden_cuda_test.log" | tail -25
+  fi
   grep -E '^  [a-z_0-9]+: logits|^\[  (FAILED|PASSED)|Failure$|exception|Expected|Which is|actual|step ' \
     "$RUN/golden_cuda_test.log" | head -60
 
@@ -168,6 +177,14 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage bench_batch
   "${BENCH[@]}" --resolution 512x512 --concurrency 8,32 -r 3 --json "$RUN/bench_batch.json"
   STATUS[bench_batch]=$?
+  stage step_trace
+  # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step), for
+  # decode steps alone at 1 and 32 sequences.
+  for c in 1 32; do
+    GLIMPSE_TRACE_STEPS=1 "${BENCH[@]}" --resolution 512x512 --concurrency $c -n 1 -r 1 \
+      >/dev/null 2>"$RUN/trace_$c.txt"
+    "$PY" tools/device/step_trace.py --sequences $c "$RUN/trace_$c.txt"
+  done
   stage serve_stream
   # `glimpse serve --device cuda` answering a streamed chat request with an image (the bundled model).
   "$BIN/glimpse" serve --device "$GDEV" --port 7861 >"$RUN/serve.log" 2>&1 &
