@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 
 #include "core/error.h"
@@ -14,11 +15,39 @@ bool ranks_before(float a_score, int32_t a_id, float b_score, int32_t b_id) {
   return a_score > b_score || (a_score == b_score && a_id < b_id);
 }
 
+// Scans over a whole vocabulary (151k logits) run once per sequence per step, so they are written
+// for the vectoriser: kLanes independent accumulators, no dependent load per element.
+constexpr size_t kLanes = 16;
+
+// The first index of the largest score (torch.argmax); every score -inf gives 0.
 int32_t argmax(std::span<const float> scores) {
-  int32_t best = 0;
-  for (int32_t i = 1; i < int32_t(scores.size()); ++i)
-    if (scores[i] > scores[best]) best = i;
-  return best;
+  float lane[kLanes];
+  std::fill(std::begin(lane), std::end(lane), -INFINITY);
+  size_t i = 0;
+  for (; i + kLanes <= scores.size(); i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lane[j] = scores[i + j] > lane[j] ? scores[i + j] : lane[j];
+  float best = -INFINITY;
+  for (const float l : lane) best = l > best ? l : best;
+  for (; i < scores.size(); ++i) best = scores[i] > best ? scores[i] : best;
+  for (size_t k = 0; k < scores.size(); ++k)
+    if (scores[k] == best) return int32_t(k);
+  return 0;
+}
+
+// The position of the first NaN, or -1. x - x is NaN exactly for NaN and ±inf, so one summing pass
+// clears the usual case; the exact scan runs only after a non-finite value.
+int64_t first_nan(std::span<const float> scores) {
+  float lane[kLanes] = {};
+  size_t i = 0;
+  for (; i + kLanes <= scores.size(); i += kLanes)
+    for (size_t j = 0; j < kLanes; ++j) lane[j] += scores[i + j] - scores[i + j];
+  float total = 0;
+  for (const float l : lane) total += l;
+  for (; i < scores.size(); ++i) total += scores[i] - scores[i];
+  if (!std::isnan(total)) return -1;
+  for (size_t k = 0; k < scores.size(); ++k)
+    if (std::isnan(scores[k])) return int64_t(k);
+  return -1;
 }
 
 void check_range(bool ok, const char* field, double value, const char* range) {
@@ -183,8 +212,8 @@ int32_t Sampler::sample(std::span<const float> logits) {
   if (int64_t(logits.size()) != vocab_size_)
     fail(ErrorKind::kInternal, "sampler: {} logits for a vocabulary of {}", logits.size(),
          vocab_size_);
-  for (size_t i = 0; i < logits.size(); ++i)
-    if (std::isnan(logits[i])) fail(ErrorKind::kInternal, "sampler: logit of token {} is NaN", i);
+  if (const int64_t nan = first_nan(logits); nan >= 0)
+    fail(ErrorKind::kInternal, "sampler: logit of token {} is NaN", nan);
 
   std::vector<float> scores;
   std::span<const float> view = logits;

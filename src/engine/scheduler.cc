@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 
 #include "core/device_copy.h"
+#include "core/thread_pool.h"
 #include "engine/token_stream.h"
 #include "io/tokenizer.h"
 
@@ -432,7 +434,25 @@ void Scheduler::step() {
         if (p.begin < p.seq->prompt_tokens())
           stats_.prompt_tokens += uint64_t(std::min(p.end, p.seq->prompt_tokens()) - p.begin);
     }
-    int64_t row = 0;
+    // Sampling scans the whole vocabulary of each sequence: the sequences choose their tokens in
+    // parallel, then the tokens are recorded and sent in order.
+    const auto vocab = size_t(logits.size(1));
+    std::vector<Sequence*> sampling;
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (chunks[i].want_logits) sampling.push_back(plan[i].seq);
+    std::vector<int32_t> tokens(sampling.size());
+    std::vector<std::exception_ptr> errors(sampling.size());
+    ThreadPool::global().parallel_for(int64_t(sampling.size()), 1, [&](int64_t begin, int64_t end) {
+      for (auto r = size_t(begin); r < size_t(end); ++r) try {
+          tokens[r] = sampling[r]->stream->choose({logits.data<float>() + r * vocab, vocab});
+        } catch (...) {
+          errors[r] = std::current_exception();
+        }
+    });
+    for (const auto& error : errors)
+      if (error) std::rethrow_exception(error);
+
+    size_t row = 0;
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence& seq = *plan[i].seq;
       seq.computed = plan[i].end;
@@ -443,11 +463,9 @@ void Scheduler::step() {
            ++b)
         blocks_.publish(seq.blocks[size_t(b)], seq.prompt_block_hashes[size_t(b)]);
       if (!chunks[i].want_logits) continue;
-      const std::span<const float> scores(logits.data<float>() + row * logits.size(1),
-                                          size_t(logits.size(1)));
-      ++row;
+      const std::span<const float> scores(logits.data<float>() + row * vocab, vocab);
       if (!seq.prompt_done) seq.prompt_done = Clock::now();
-      TokenEvent event = seq.stream->next(scores);
+      TokenEvent event = seq.stream->accept(tokens[row++], scores);
       if (!seq.first_token) seq.first_token = Clock::now();
       seq.generated.push_back(event.token_id);
       {

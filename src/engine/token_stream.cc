@@ -12,7 +12,10 @@ TokenStream::TokenStream(const io::Tokenizer& tokenizer, const GenerationParams&
 }
 
 TokenEvent TokenStream::next(std::span<const float> logits) {
-  const int32_t token = sampler_.sample(logits);
+  return accept(choose(logits), logits);
+}
+
+TokenEvent TokenStream::accept(int32_t token, std::span<const float> logits) {
   GeneratedToken generated{token, std::nullopt};
   if (params_.sampling.logprobs)
     generated.logprobs = compute_logprobs(logits, token, *params_.sampling.logprobs);

@@ -17,8 +17,13 @@ class TokenStream {
               std::span<const int32_t> prompt_ids, int64_t vocab_size, StopConditions stop);
 
   // Picks the next token from `logits` (f32 [vocab]), records it and returns its event
-  // (whose logprobs pointer stays valid until the next call).
+  // (whose logprobs pointer stays valid until the next call). Same as accept(choose(logits)).
   TokenEvent next(std::span<const float> logits);
+  // The two halves of next(): choose() only samples (it touches this stream's sampler alone, so
+  // the streams of a batch may choose in parallel); accept() attaches logprobs, applies the stop
+  // rules and records the token.
+  int32_t choose(std::span<const float> logits) { return sampler_.sample(logits); }
+  TokenEvent accept(int32_t token, std::span<const float> logits);
   bool finished() const { return finished_; }
   GenerationResult& result() { return result_; }
 

@@ -10,6 +10,7 @@
 #include "ops/fused.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
+#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -30,7 +31,7 @@ TextDecoder::TextDecoder(const ModelWeights& weights, const TextConfig& config,
   // Chunk j of mrope_section rotates with axis j % 3; without a section every pair uses axis 0
   // (all three axes are equal for text-only prompts).
   for (size_t j = 0; j < config.mrope_section.size(); ++j)
-    for (int64_t k = 0; k < config.mrope_section[j]; ++k) pair_axis_.push_back(int64_t(j % 3));
+    for (int64_t k = 0; k < config.mrope_section[j]; ++k) pair_axis_.push_back(int32_t(j % 3));
   if (config.mrope_section.empty()) pair_axis_.assign(inv_freq_.size(), 0);
   if (pair_axis_.size() != inv_freq_.size())
     fail(ErrorKind::kCorrupt,
@@ -78,21 +79,6 @@ Tensor TextDecoder::embed(std::span<const int32_t> ids) const {
   return ops::embedding(embed_tokens_, ids);
 }
 
-std::pair<Tensor, Tensor> TextDecoder::rotary_tables(const Tensor& positions) const {
-  const int64_t n = positions.size(1), pairs = int64_t(inv_freq_.size());
-  Tensor cos = Tensor::empty({n, pairs}, DType::kF32);
-  Tensor sin = Tensor::empty({n, pairs}, DType::kF32);
-  const int64_t* pos = positions.data<int64_t>();
-  for (int64_t t = 0; t < n; ++t)
-    for (int64_t i = 0; i < pairs; ++i) {
-      // The reference forms angles in f32: float(position) × inv_freq.
-      const float angle = float(pos[pair_axis_[size_t(i)] * n + t]) * inv_freq_[size_t(i)];
-      cos.data<float>()[t * pairs + i] = std::cos(angle);
-      sin.data<float>()[t * pairs + i] = std::sin(angle);
-    }
-  return {to_device(cos, device_), to_device(sin, device_)};
-}
-
 float TextDecoder::attention_scale() const {
   return float(1.0 / std::sqrt(double(head_dim_)));
 }
@@ -114,7 +100,7 @@ Tensor TextDecoder::run_layers(Tensor hidden, const Tensor& positions,
       positions.size(1) != n)
     fail(ErrorKind::kInvalidArgument, "forward: positions must be I64 [3, {}], got {} {}", n,
          dtype_name(positions.dtype()), shape_string(positions.shape()));
-  const auto [cos, sin] = rotary_tables(positions);
+  const auto [cos, sin] = ops::rotary_tables(positions, pair_axis_, inv_freq_, device_);
   const float eps = float(config_.rms_norm_eps);
   // Sandwich norms: hidden += norm(attention(norm(hidden))); hidden += norm(mlp(norm(hidden))).
   // Each residual add also norms the sum for the next sub-layer (one fused op).

@@ -53,9 +53,6 @@ class TextDecoder {
     Tensor gate_up_weight, down_weight;
   };
 
-  // cos and sin of each rotary pair's angle, f32 [n, rotary_dim / 2]: pair i turns with the
-  // position of the M-RoPE axis its mrope_section chunk belongs to.
-  std::pair<Tensor, Tensor> rotary_tables(const Tensor& positions) const;
   Tensor attention(const Layer& layer, int64_t index, const Tensor& x, const Tensor& cos,
                    const Tensor& sin, const AttendFn& attend) const;
 
@@ -65,7 +62,9 @@ class TextDecoder {
   int64_t head_dim_;
   Tensor embed_tokens_;  // as stored (bf16/f16/f32): rows are upcast when gathered
   std::vector<float> inv_freq_;
-  std::vector<int64_t> pair_axis_;  // M-RoPE axis (0 t, 1 h, 2 w) of each rotary pair
+  // M-RoPE axis (0 t, 1 h, 2 w) of each rotary pair: pair i turns with the position of the axis
+  // its mrope_section chunk belongs to.
+  std::vector<int32_t> pair_axis_;
   std::vector<Layer> layers_;
   Tensor final_norm_, lm_head_;
 };

@@ -1,5 +1,6 @@
 #include "model/vision.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -10,6 +11,7 @@
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
+#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -31,7 +33,12 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
   // Axial rotary: head_dim / 4 frequencies shared by the h and the w half of each head.
   const int64_t spatial_dim = config.head_dim() / 2;
   for (int64_t i = 0; i < spatial_dim; i += 2)
-    inv_freq_.push_back(float(1.0 / std::pow(config.rope_theta, double(i) / double(spatial_dim))));
+    pair_freq_.push_back(float(1.0 / std::pow(config.rope_theta, double(i) / double(spatial_dim))));
+  // The first half of the pairs turns with the patch row h, the second with its column w.
+  const size_t quarter = pair_freq_.size();
+  pair_axis_.assign(quarter, 0);
+  pair_axis_.resize(2 * quarter, 1);
+  pair_freq_.insert(pair_freq_.end(), pair_freq_.begin(), pair_freq_.begin() + ptrdiff_t(quarter));
 
   for (int64_t i = 0; i < config.depth; ++i) {
     const std::string b = p + "blocks." + std::to_string(i) + ".";
@@ -115,22 +122,12 @@ VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& imag
   return layout;
 }
 
-std::pair<Tensor, Tensor> VisionTower::rotary_tables(const PatchLayout& layout) const {
+ops::RotaryTables VisionTower::rotary_tables(const PatchLayout& layout) const {
   const auto patches = int64_t(layout.h.size());
-  const auto quarter = int64_t(inv_freq_.size());
-  Tensor cos = Tensor::empty({patches, 2 * quarter}, DType::kF32);
-  Tensor sin = Tensor::empty({patches, 2 * quarter}, DType::kF32);
-  for (int64_t p = 0; p < patches; ++p) {
-    float* c = cos.data<float>() + p * 2 * quarter;
-    float* s = sin.data<float>() + p * 2 * quarter;
-    for (int64_t i = 0; i < quarter; ++i) {
-      const float angle_h = float(layout.h[size_t(p)]) * inv_freq_[size_t(i)];
-      const float angle_w = float(layout.w[size_t(p)]) * inv_freq_[size_t(i)];
-      c[i] = std::cos(angle_h), s[i] = std::sin(angle_h);
-      c[quarter + i] = std::cos(angle_w), s[quarter + i] = std::sin(angle_w);
-    }
-  }
-  return {to_device(cos, device_), to_device(sin, device_)};
+  Tensor positions = Tensor::empty({2, patches}, DType::kI64);
+  std::copy(layout.h.begin(), layout.h.end(), positions.data<int64_t>());
+  std::copy(layout.w.begin(), layout.w.end(), positions.data<int64_t>() + patches);
+  return ops::rotary_tables(positions, pair_axis_, pair_freq_, device_);
 }
 
 Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLayout& layout,

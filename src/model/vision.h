@@ -11,6 +11,7 @@
 #include "model/glm4v_weights.h"
 #include "model/weights.h"
 #include "ops/elementwise.h"
+#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -42,7 +43,7 @@ class VisionTower {
   };
   PatchLayout layout(const std::vector<ImageInput>& images) const;
   // cos and sin of the 2-D rotary angles, f32 [patches, head_dim / 2] each.
-  std::pair<Tensor, Tensor> rotary_tables(const PatchLayout& layout) const;
+  ops::RotaryTables rotary_tables(const PatchLayout& layout) const;
   Tensor attention(const Block& block, const Tensor& x, const PatchLayout& layout,
                    const Tensor& cos, const Tensor& sin) const;
 
@@ -52,7 +53,10 @@ class VisionTower {
   Tensor patch_weight_, patch_bias_;  // the Conv3d as [hidden, C·T·P·P]
   Tensor post_conv_norm_;
   Tensor position_table_;        // f32 [side, side, hidden]
-  std::vector<float> inv_freq_;  // the axial rotary frequencies, head_dim / 4 of them
+  // Axial rotary: head_dim / 4 frequencies, used once with the patch row h (axis 0) and once with
+  // its column w (axis 1).
+  std::vector<int32_t> pair_axis_;
+  std::vector<float> pair_freq_;
   std::vector<Block> blocks_;
   Tensor post_norm_;
   Tensor downsample_weight_,

@@ -30,6 +30,10 @@ cudaError_t gated_activation(const float* gate_up, float* y, int64_t rows, int64
 cudaError_t rotary(float* x, const float* cos, const float* sin, int64_t tokens, int heads,
                    int head_dim, int pairs, int first_step, int second_offset);
 
+// cos/sin [n, pairs] of float(positions[pair_axis[i] · n + t]) · inv_freq[i] (all on the device).
+cudaError_t rotary_tables(const int64_t* positions, const int32_t* pair_axis,
+                          const float* inv_freq, float* cos, float* sin, int64_t n, int pairs);
+
 // Softmax over rows of n floats.
 cudaError_t softmax(const float* x, float* y, int64_t rows, int64_t n);
 

@@ -1,3 +1,5 @@
+#include <cmath>
+
 #include "core/thread_pool.h"
 #include "ops/rotary.h"
 #include "ops/shape_checks.h"
@@ -32,6 +34,23 @@ void rotary_inplace(Tensor& x, const Tensor& cos, const Tensor& sin, RotaryLayou
       }
     }
   });
+}
+
+RotaryTables rotary_tables(const Tensor& positions, std::span<const int32_t> pair_axis,
+                           std::span<const float> inv_freq) {
+  check_rotary_table_inputs(positions, pair_axis, inv_freq);
+  const int64_t n = positions.size(1), pairs = int64_t(inv_freq.size());
+  RotaryTables t{Tensor::empty({n, pairs}, DType::kF32), Tensor::empty({n, pairs}, DType::kF32)};
+  const int64_t* pos = positions.data<int64_t>();
+  float* c = t.cos.data<float>();
+  float* s = t.sin.data<float>();
+  for (int64_t token = 0; token < n; ++token)
+    for (int64_t i = 0; i < pairs; ++i) {
+      const float angle = float(pos[pair_axis[size_t(i)] * n + token]) * inv_freq[size_t(i)];
+      c[token * pairs + i] = std::cos(angle);
+      s[token * pairs + i] = std::sin(angle);
+    }
+  return t;
 }
 
 }  // namespace glimpse::ops::cpu

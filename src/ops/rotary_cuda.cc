@@ -1,3 +1,6 @@
+#include <cstring>
+
+#include "core/device_copy.h"
 #include "ops/common_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/rotary.h"
@@ -17,6 +20,29 @@ void rotary_inplace(Tensor& x, const Tensor& cos, const Tensor& sin, RotaryLayou
                                     int(heads), int(head_dim), int(pairs), interleaved ? 2 : 1,
                                     interleaved ? 1 : int(pairs)),
                "rotary");
+}
+
+RotaryTables rotary_tables(const Tensor& positions, std::span<const int32_t> pair_axis,
+                           std::span<const float> inv_freq) {
+  check_rotary_table_inputs(positions, pair_axis, inv_freq);
+  const int64_t n = positions.size(1), pairs = int64_t(inv_freq.size());
+  RotaryTables t{Tensor::empty({n, pairs}, DType::kF32, Device::kCUDA),
+                 Tensor::empty({n, pairs}, DType::kF32, Device::kCUDA)};
+  if (n == 0 || pairs == 0) return t;
+  // One upload: the positions, then each pair's axis (int32) and frequency (f32).
+  Tensor staged = Tensor::empty({positions.numel() + pairs}, DType::kI64);
+  std::memcpy(staged.raw_data(), positions.raw_data(), positions.nbytes());
+  auto* pair_words = reinterpret_cast<std::byte*>(staged.data<int64_t>() + positions.numel());
+  std::memcpy(pair_words, pair_axis.data(), pair_axis.size_bytes());
+  std::memcpy(pair_words + pair_axis.size_bytes(), inv_freq.data(), inv_freq.size_bytes());
+  const Tensor inputs = to_device(staged, Device::kCUDA);
+  const int64_t* device_positions = inputs.data<int64_t>();
+  const auto* device_axis = reinterpret_cast<const int32_t*>(device_positions + positions.numel());
+  const auto* device_freq = reinterpret_cast<const float*>(device_axis + pairs);
+  check_launch(cuda_kernels::rotary_tables(device_positions, device_axis, device_freq,
+                                           t.cos.data<float>(), t.sin.data<float>(), n, int(pairs)),
+               "rotary_tables");
+  return t;
 }
 
 }  // namespace glimpse::ops::cuda

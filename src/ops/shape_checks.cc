@@ -42,4 +42,18 @@ void check_qkv_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const c
          op, shape_string(q.shape()), shape_string(k.shape()), shape_string(v.shape()));
 }
 
+void check_rotary_table_inputs(const Tensor& positions, std::span<const int32_t> pair_axis,
+                               std::span<const float> inv_freq) {
+  if (!positions.defined() || positions.dtype() != DType::kI64 || positions.dim() != 2 ||
+      positions.device() != Device::kCPU)
+    fail(ErrorKind::kInvalidArgument, "rotary_tables: positions must be host I64 [axes, n]");
+  if (pair_axis.size() != inv_freq.size())
+    fail(ErrorKind::kInvalidArgument, "rotary_tables: {} pair axes for {} frequencies",
+         pair_axis.size(), inv_freq.size());
+  for (size_t i = 0; i < pair_axis.size(); ++i)
+    if (pair_axis[i] < 0 || pair_axis[i] >= positions.size(0))
+      fail(ErrorKind::kInvalidArgument, "rotary_tables: pair {} uses axis {}, positions have {}",
+           i, pair_axis[i], positions.size(0));
+}
+
 }  // namespace glimpse::ops

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "core/tensor.h"
 
@@ -12,6 +13,10 @@ namespace glimpse::ops {
 int64_t check_row_shapes(const Tensor& x, const Tensor& weight, const char* op);
 // rotary_inplace: x [tokens, heads, head_dim], cos and sin [tokens, pairs ≤ head_dim / 2].
 void check_rotary_shapes(const Tensor& x, const Tensor& cos, const Tensor& sin);
+// rotary_tables: positions int64 [axes, n] on the host, pair_axis and inv_freq of one length, every
+// axis below `axes`.
+void check_rotary_table_inputs(const Tensor& positions, std::span<const int32_t> pair_axis,
+                               std::span<const float> inv_freq);
 // bicubic_grid_sample: map [height, width, channels], points [n, 2].
 void check_grid_sample_shapes(const Tensor& map, const Tensor& points);
 // Attention: q [n, heads, d], k and v [keys, kv_heads, d] with kv_heads dividing heads.

@@ -333,6 +333,26 @@ TEST(FusedCuda, SplitQkvRotaryMatchesCpu) {
     }
 }
 
+TEST(RotaryCuda, TablesMatchCpu) {
+  // Text-like (3 M-RoPE axes, positions up to 8k) and vision-like (h, w) tables.
+  std::uniform_int_distribution<int64_t> position(0, 8191);
+  for (const int64_t axes : {3, 2}) {
+    const int64_t n = 37, pairs = 32;
+    Tensor positions = Tensor::empty({axes, n}, DType::kI64);
+    for (int64_t i = 0; i < positions.numel(); ++i) positions.data<int64_t>()[i] = position(rng());
+    std::vector<int32_t> pair_axis;
+    std::vector<float> inv_freq;
+    for (int64_t i = 0; i < pairs; ++i) {
+      pair_axis.push_back(int32_t(i % axes));
+      inv_freq.push_back(float(std::pow(10000.0, -double(i) / double(pairs))));
+    }
+    const RotaryTables on_gpu = rotary_tables(positions, pair_axis, inv_freq, Device::kCUDA);
+    const RotaryTables on_cpu = cpu::rotary_tables(positions, pair_axis, inv_freq);
+    expect_close(on_gpu.cos, on_cpu.cos, kF32Tolerance);
+    expect_close(on_gpu.sin, on_cpu.sin, kF32Tolerance);
+  }
+}
+
 TEST(SoftmaxCuda, MatchesCpuOnLargeLogits) {
   struct Case {
     Shape shape;
