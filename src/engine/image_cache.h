@@ -18,6 +18,8 @@ class ImageEmbeddingCache {
 
   std::optional<Tensor> find(const std::string& content_hash);  // counts a hit or a miss
   void insert(const std::string& content_hash, Tensor embeddings);
+  // An image found among those being encoded in the same step: reused, so counted as a hit.
+  void count_shared_hit() { ++hits_; }
 
   uint64_t hits() const { return hits_; }
   uint64_t misses() const { return misses_; }

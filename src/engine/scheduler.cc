@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <string>
+#include <unordered_map>
 
 #include "core/device_copy.h"
 #include "core/thread_pool.h"
@@ -263,47 +265,82 @@ void Scheduler::preempt(Sequence& seq) {
   ++stats_.preemptions;
 }
 
-void Scheduler::encode_images(Sequence& seq) {
-  if (seq.images_encoded || seq.prompt.images.empty()) return;
+void Scheduler::encode_images(std::span<Sequence* const> seqs) {
+  // Every image of these sequences that the cache does not hold goes through the vision tower in
+  // few calls, so the tower's GEMMs see all the step's patches at once. With the cache on, an
+  // image sent twice in one step is encoded once; with it off (--image-cache-mib 0) nothing is
+  // reused, not even within a step.
+  struct Missing {
+    const io::PreparedImage* image;
+    model::ImageGrid grid;
+    std::vector<Tensor*> slots;  // where its embeddings go
+  };
+  std::vector<Sequence*> todo;
+  for (Sequence* seq : seqs)
+    if (!seq->images_encoded && !seq->prompt.images.empty()) todo.push_back(seq);
+  if (todo.empty()) return;
   const auto start = Clock::now();
-  std::vector<Tensor> parts(seq.prompt.images.size());
-  std::vector<model::ImageInput> missing;
-  std::vector<size_t> missing_index;
-  for (size_t i = 0; i < seq.prompt.images.size(); ++i) {
-    const auto& image = seq.prompt.images[i];
-    if (auto cached = image_cache_.find(image.content_hash)) {
-      parts[i] = *cached;
-    } else {
-      missing.push_back({image.pixel_values, seq.grids[i]});
-      missing_index.push_back(i);
+  std::vector<std::vector<Tensor>> parts(todo.size());
+  std::vector<Missing> missing;
+  std::unordered_map<std::string, size_t> missing_by_hash;
+  const bool reuse = options_.image_cache_bytes > 0;
+  for (size_t s = 0; s < todo.size(); ++s) {
+    const Sequence& seq = *todo[s];
+    parts[s].resize(seq.prompt.images.size());
+    for (size_t i = 0; i < seq.prompt.images.size(); ++i) {
+      const io::PreparedImage& image = seq.prompt.images[i];
+      if (auto it = missing_by_hash.find(image.content_hash);
+          reuse && it != missing_by_hash.end()) {
+        missing[it->second].slots.push_back(&parts[s][i]);
+        image_cache_.count_shared_hit();
+      } else if (auto cached = image_cache_.find(image.content_hash)) {
+        parts[s][i] = *cached;
+      } else {
+        missing_by_hash[image.content_hash] = missing.size();
+        missing.push_back({&image, seq.grids[i], {&parts[s][i]}});
+      }
     }
   }
-  if (!missing.empty()) {
-    Tensor fresh = model_.encode_images(missing);
-    int64_t row = 0;
-    for (size_t k = 0; k < missing.size(); ++k) {
-      const size_t i = missing_index[k];
-      const int64_t rows = seq.prompt.images[i].num_tokens;
+  for (size_t first = 0; first < missing.size();) {
+    // Calls bounded by patches, so a burst of large images cannot exhaust activation memory.
+    std::vector<model::ImageInput> inputs;
+    int64_t patches = 0;
+    size_t last = first;
+    while (last < missing.size() &&
+           (inputs.empty() || patches + missing[last].image->pixel_values.size(0) <=
+                                  kMaxPatchesPerVisionCall)) {
+      inputs.push_back({missing[last].image->pixel_values, missing[last].grid});
+      patches += missing[last].image->pixel_values.size(0);
+      ++last;
+    }
+    const Tensor fresh = model_.encode_images(inputs);
+    for (int64_t row = 0; first < last; ++first) {
+      const io::PreparedImage& image = *missing[first].image;
       // Own copy per image, so the cache can keep one image without the whole batch.
-      Tensor own = Tensor::empty({rows, fresh.size(1)}, DType::kF32, fresh.device());
-      copy_into(own, fresh.slice_rows(row, row + rows));
-      image_cache_.insert(seq.prompt.images[i].content_hash, own);
-      parts[i] = own;
-      row += rows;
+      Tensor own = Tensor::empty({image.num_tokens, fresh.size(1)}, DType::kF32, fresh.device());
+      copy_into(own, fresh.slice_rows(row, row + image.num_tokens));
+      image_cache_.insert(image.content_hash, own);
+      for (Tensor* slot : missing[first].slots) *slot = own;
+      row += image.num_tokens;
     }
   }
   const int64_t hidden = model_.config().text.hidden_size;
-  seq.image_embeds =
-      Tensor::empty({seq.image_tokens_before.back(), hidden}, DType::kF32, model_.device());
-  int64_t row = 0;
-  for (const auto& part : parts) {
-    copy_into(seq.image_embeds.slice_rows(row, row + part.size(0)), part);
-    row += part.size(0);
+  for (size_t s = 0; s < todo.size(); ++s) {
+    Sequence& seq = *todo[s];
+    seq.image_embeds =
+        Tensor::empty({seq.image_tokens_before.back(), hidden}, DType::kF32, model_.device());
+    int64_t row = 0;
+    for (const Tensor& part : parts[s]) {
+      copy_into(seq.image_embeds.slice_rows(row, row + part.size(0)), part);
+      row += part.size(0);
+    }
+    seq.images_encoded = true;
   }
-  // vision_ms counts the GPU's work, not only its queueing.
+  // vision_ms counts the GPU's work, not only its queueing; every sequence of the call waited for
+  // all of it.
   if (model_.device() == Device::kCUDA) synchronize_device();
-  seq.images_encoded = true;
-  seq.vision_ms += ms_between(start, Clock::now());
+  const double elapsed = ms_between(start, Clock::now());
+  for (Sequence* seq : todo) seq->vision_ms += elapsed;
   std::lock_guard lock(mutex_);
   stats_.image_cache_hits = image_cache_.hits();
   stats_.image_cache_misses = image_cache_.misses();
@@ -394,9 +431,11 @@ void Scheduler::step() {
   const auto step_start = Clock::now();
   Clock::time_point forward_start, forward_end;
   try {
+    std::vector<Sequence*> planned;
+    for (const auto& p : plan) planned.push_back(p.seq);
+    encode_images(planned);
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence& seq = *plan[i].seq;
-      encode_images(seq);
       if (!seq.prefill_start) seq.prefill_start = Clock::now();
       const int64_t n = plan[i].end - plan[i].begin;
       Tensor positions = Tensor::empty({3, n}, DType::kI64);

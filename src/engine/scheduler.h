@@ -90,7 +90,10 @@ class Scheduler {
   void step();
   void finish(Sequence& seq);
   void fail_sequence(Sequence& seq, const Error& error);
-  void encode_images(Sequence& seq);
+  // The vision tower for the sequences' images not yet encoded, batched into few calls of at most
+  // kMaxPatchesPerVisionCall patches.
+  void encode_images(std::span<Sequence* const> seqs);
+  static constexpr int64_t kMaxPatchesPerVisionCall = 65536;
   void trace_step(std::span<const model::SequenceChunk> chunks,
                   std::chrono::steady_clock::time_point start,
                   std::chrono::steady_clock::time_point forward_start,
