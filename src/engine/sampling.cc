@@ -240,6 +240,14 @@ int32_t Sampler::sample(std::span<const float> logits) {
   return chosen;
 }
 
+void Sampler::accept_argmax(int32_t token_id) {
+  if (needs_logits())
+    fail(ErrorKind::kInternal, "sampler: an argmax was handed to a sampler that needs logits");
+  if (token_id < 0 || token_id >= vocab_size_)
+    fail(ErrorKind::kInternal, "sampler: token {} is outside [0, {})", token_id, vocab_size_);
+  record(token_id);
+}
+
 void Sampler::record(int32_t token_id) {
   if (!has_penalties_) return;
   if (!seen_[size_t(token_id)]) {

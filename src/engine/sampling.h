@@ -72,6 +72,11 @@ class Sampler {
   std::vector<float> penalized(std::span<const float> logits) const;
 
   const SamplingParams& params() const { return params_; }
+  // False when the pick is the plain argmax of the logits (greedy, no penalties), which whoever
+  // holds the logits may compute and hand to accept_argmax().
+  bool needs_logits() const { return !params_.greedy() || has_penalties_; }
+  // Records `token_id`, the argmax of this step's logits, as sample() would have.
+  void accept_argmax(int32_t token_id);
 
  private:
   void record(int32_t token_id);

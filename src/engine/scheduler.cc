@@ -11,6 +11,7 @@
 #include "core/thread_pool.h"
 #include "engine/token_stream.h"
 #include "io/tokenizer.h"
+#include "ops/argmax.h"
 
 namespace glimpse::engine {
 namespace {
@@ -463,7 +464,33 @@ void Scheduler::step() {
       chunks.push_back(chunk);
     }
     forward_start = Clock::now();
-    Tensor logits = model::forward_batch(model_, chunks, *pool_);
+    const Tensor step_logits = model::forward_batch_on_device(model_, chunks, *pool_);
+    std::vector<Sequence*> sampling;
+    for (size_t i = 0; i < plan.size(); ++i)
+      if (chunks[i].want_logits) sampling.push_back(plan[i].seq);
+    const bool greedy = std::none_of(sampling.begin(), sampling.end(),
+                                     [](const Sequence* s) { return s->stream->needs_logits(); });
+    // Greedy steps download one argmax per sequence; others the logits, which every sequence then
+    // samples from in parallel (a scan of the whole vocabulary each).
+    std::vector<int32_t> tokens(sampling.size());
+    Tensor logits;  // on the host, when some sequence needs its logits
+    if (greedy && !sampling.empty()) {
+      tokens = ops::argmax_rows(step_logits);
+    } else if (!sampling.empty()) {
+      logits = to_device(step_logits, Device::kCPU);
+      const auto vocab = size_t(logits.size(1));
+      std::vector<std::exception_ptr> errors(sampling.size());
+      ThreadPool::global().parallel_for(
+          int64_t(sampling.size()), 1, [&](int64_t begin, int64_t end) {
+            for (auto r = size_t(begin); r < size_t(end); ++r) try {
+                tokens[r] = sampling[r]->stream->choose({logits.data<float>() + r * vocab, vocab});
+              } catch (...) {
+                errors[r] = std::current_exception();
+              }
+          });
+      for (const auto& error : errors)
+        if (error) std::rethrow_exception(error);
+    }
     forward_end = Clock::now();
 
     {
@@ -473,24 +500,6 @@ void Scheduler::step() {
         if (p.begin < p.seq->prompt_tokens())
           stats_.prompt_tokens += uint64_t(std::min(p.end, p.seq->prompt_tokens()) - p.begin);
     }
-    // Sampling scans the whole vocabulary of each sequence: the sequences choose their tokens in
-    // parallel, then the tokens are recorded and sent in order.
-    const auto vocab = size_t(logits.size(1));
-    std::vector<Sequence*> sampling;
-    for (size_t i = 0; i < plan.size(); ++i)
-      if (chunks[i].want_logits) sampling.push_back(plan[i].seq);
-    std::vector<int32_t> tokens(sampling.size());
-    std::vector<std::exception_ptr> errors(sampling.size());
-    ThreadPool::global().parallel_for(int64_t(sampling.size()), 1, [&](int64_t begin, int64_t end) {
-      for (auto r = size_t(begin); r < size_t(end); ++r) try {
-          tokens[r] = sampling[r]->stream->choose({logits.data<float>() + r * vocab, vocab});
-        } catch (...) {
-          errors[r] = std::current_exception();
-        }
-    });
-    for (const auto& error : errors)
-      if (error) std::rethrow_exception(error);
-
     size_t row = 0;
     for (size_t i = 0; i < plan.size(); ++i) {
       Sequence& seq = *plan[i].seq;
@@ -502,9 +511,14 @@ void Scheduler::step() {
            ++b)
         blocks_.publish(seq.blocks[size_t(b)], seq.prompt_block_hashes[size_t(b)]);
       if (!chunks[i].want_logits) continue;
-      const std::span<const float> scores(logits.data<float>() + row * vocab, vocab);
       if (!seq.prompt_done) seq.prompt_done = Clock::now();
-      TokenEvent event = seq.stream->accept(tokens[row++], scores);
+      TokenEvent event =
+          logits.defined()
+              ? seq.stream->accept(tokens[row],
+                                   {logits.data<float>() + row * size_t(logits.size(1)),
+                                    size_t(logits.size(1))})
+              : seq.stream->accept_argmax(tokens[row]);
+      ++row;
       if (!seq.first_token) seq.first_token = Clock::now();
       seq.generated.push_back(event.token_id);
       {
@@ -536,7 +550,7 @@ void Scheduler::trace_step(std::span<const model::SequenceChunk> chunks,
   }
   std::fprintf(stderr,
                "glimpse step: %zu sequences (%lld decoding), %lld tokens | prepare %.3f ms | "
-               "forward %.3f ms | emit %.3f ms\n",
+               "forward+pick %.3f ms | emit %.3f ms\n",
                chunks.size(), static_cast<long long>(decoding), static_cast<long long>(tokens),
                ms_between(start, forward_start), ms_between(forward_start, forward_end),
                ms_between(forward_end, Clock::now()));

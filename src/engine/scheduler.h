@@ -106,7 +106,8 @@ class Scheduler {
   std::unique_ptr<model::KvBlockPool> pool_;
   BlockManager blocks_;
   ImageEmbeddingCache image_cache_;
-  // GLIMPSE_TRACE_STEPS set: one stderr line per step (sizes; prepare / forward / emit times).
+  // GLIMPSE_TRACE_STEPS set: one stderr line per step: its sizes, then the times to prepare, to
+  // run the model and pick the tokens, and to emit them.
   const bool trace_steps_;
 
   mutable std::mutex mutex_;

@@ -24,6 +24,15 @@ class TokenStream {
   // rules and records the token.
   int32_t choose(std::span<const float> logits) { return sampler_.sample(logits); }
   TokenEvent accept(int32_t token, std::span<const float> logits);
+  // Whether this stream needs the step's full logits; if not, the caller may pick the argmax where
+  // the logits live and call accept_argmax().
+  bool needs_logits() const {
+    return sampler_.needs_logits() || params_.sampling.logprobs.has_value();
+  }
+  TokenEvent accept_argmax(int32_t token) {
+    sampler_.accept_argmax(token);
+    return accept(token, {});
+  }
   bool finished() const { return finished_; }
   GenerationResult& result() { return result_; }
 

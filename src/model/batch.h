@@ -58,5 +58,9 @@ struct SequenceChunk {
 // Returns f32 logits [number of chunks with want_logits, vocab] on the host, in chunk order.
 Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
                      KvBlockPool& pool);
+// The same step with the logits left on the model's device, for callers that download only what
+// sampling needs (e.g. one argmax per greedy sequence).
+Tensor forward_batch_on_device(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
+                               KvBlockPool& pool);
 
 }  // namespace glimpse::model

@@ -26,6 +26,11 @@ void check_chunk(const SequenceChunk& chunk, size_t index) {
 
 Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
                      KvBlockPool& pool) {
+  return to_device(forward_batch_on_device(model, chunks, pool), Device::kCPU);
+}
+
+Tensor forward_batch_on_device(const Glm4vModel& model, std::span<const SequenceChunk> chunks,
+                               KvBlockPool& pool) {
   const Glm4vModel::Impl& impl = model.impl();
   const TextConfig& config = impl.config.text;
   if (chunks.empty()) fail(ErrorKind::kInvalidArgument, "forward_batch: no chunks given");
@@ -77,12 +82,12 @@ Tensor forward_batch(const Glm4vModel& model, std::span<const SequenceChunk> chu
   std::vector<int64_t> rows;
   for (size_t c = 0; c < chunks.size(); ++c)
     if (chunks[c].want_logits) rows.push_back(first[c + 1] - 1);
-  if (rows.empty()) return Tensor::empty({0, config.vocab_size}, DType::kF32);
+  if (rows.empty()) return Tensor::empty({0, config.vocab_size}, DType::kF32, model.device());
   Tensor selected =
       Tensor::empty({int64_t(rows.size()), last_hidden.size(1)}, DType::kF32, model.device());
   for (size_t r = 0; r < rows.size(); ++r)
     copy_into(selected.row(int64_t(r)), last_hidden.row(rows[r]));
-  return to_device(impl.text.logits(selected), Device::kCPU);
+  return impl.text.logits(selected);
 }
 
 }  // namespace glimpse::model

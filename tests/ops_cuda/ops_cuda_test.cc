@@ -19,6 +19,7 @@
 
 #include "core/device_copy.h"
 #include "ops/attention.h"
+#include "ops/argmax.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/flash_attention_cuda.h"
@@ -351,6 +352,15 @@ TEST(RotaryCuda, TablesMatchCpu) {
     expect_close(on_gpu.cos, on_cpu.cos, kF32Tolerance);
     expect_close(on_gpu.sin, on_cpu.sin, kF32Tolerance);
   }
+}
+
+TEST(ArgmaxCuda, MatchesCpuAndFlagsNan) {
+  Tensor logits = random_host({33, 151552}, 3.0f);
+  logits.data<float>()[5 * 151552 + 77] = 1e6f;  // a clear winner in one row
+  logits.data<float>()[9 * 151552 + 3] = logits.data<float>()[9 * 151552 + 100] = 2e6f;  // a tie
+  EXPECT_EQ(argmax_rows(gpu(logits)), cpu::argmax_rows(logits));
+  logits.data<float>()[20 * 151552 + 9] = NAN;
+  EXPECT_THROW(argmax_rows(gpu(logits)), Error);
 }
 
 TEST(SoftmaxCuda, MatchesCpuOnLargeLogits) {

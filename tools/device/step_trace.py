@@ -1,5 +1,5 @@
 """Summarises GLIMPSE_TRACE_STEPS lines (stderr of glimpse with that variable set): median prepare /
-forward / emit times of the pure decode steps with exactly --sequences sequences, and of the steps
+forward+pick / emit times of the pure decode steps with exactly --sequences sequences, and of the steps
 that carry prefill. Standard library only."""
 
 import argparse
@@ -7,7 +7,7 @@ import re
 import statistics
 
 LINE = re.compile(r"glimpse step: (\d+) sequences \((\d+) decoding\), (\d+) tokens \| prepare "
-                  r"([\d.]+) ms \| forward ([\d.]+) ms \| emit ([\d.]+) ms")
+                  r"([\d.]+) ms \| forward\+pick ([\d.]+) ms \| emit ([\d.]+) ms")
 
 
 def main() -> None:
@@ -29,8 +29,8 @@ def main() -> None:
     def med(rows, i):
         return statistics.median(r[i] for r in rows) if rows else float("nan")
     print(f"step trace, {args.sequences} sequences: {len(decode)} pure decode steps: prepare "
-          f"{med(decode, 0):.3f} ms, forward {med(decode, 1):.3f} ms, emit {med(decode, 2):.3f} ms; "
-          f"{len(prefill)} steps with prefill: median {med(prefill, 0):.0f} tokens, forward "
+          f"{med(decode, 0):.3f} ms, forward+pick {med(decode, 1):.3f} ms, emit {med(decode, 2):.3f} ms; "
+          f"{len(prefill)} steps with prefill: median {med(prefill, 0):.0f} tokens, forward+pick "
           f"{med(prefill, 2):.3f} ms")
 
 
