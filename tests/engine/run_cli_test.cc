@@ -166,6 +166,20 @@ TEST_F(RunCliTest, TextModeStreamsTheSameAnswerAndEndsWithATimingLine) {
   EXPECT_EQ(std::count(text.err.begin(), text.err.end(), '\n'), 1) << text.err;
 }
 
+TEST_F(RunCliTest, DeviceAndDtypeFlags) {
+  // Matrices converted to bf16 at load run on the CPU too.
+  Outcome r = run("--model " + model("tiny-a") + " --prompt hi --max-tokens 2 --dtype bf16");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+#if GLIMPSE_WITH_CUDA
+  GTEST_SKIP() << "this build has CUDA: --device cuda is checked on the device machine";
+#else
+  r = run("--model " + model("tiny-a") + " --prompt hi --device cuda");
+  EXPECT_EQ(r.exit_code, 4) << r.err;
+  EXPECT_NE(r.err.find("--device cuda: this glimpse was built without CUDA"), std::string::npos)
+      << r.err;
+#endif
+}
+
 TEST_F(RunCliTest, BadInputExitsWithAMessageNotACrash) {
   Outcome r = run("--model " + model("tiny-a") + " --image " +
                   shell_quoted((dir / "missing.png").string()) + " --prompt 'What is this?'");
