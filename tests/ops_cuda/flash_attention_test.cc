@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/device_copy.h"
+#include "cuda_test_util.h"
 #include "ops/attention.h"
 #include "ops/flash_attention_cuda.h"
 #include "ops/paged_attention.h"
@@ -27,52 +28,7 @@ namespace {
 
 constexpr double kFlashTolerance = 1e-2;
 
-uint32_t run_seed() {
-  static const uint32_t seed = [] {
-    const char* env = std::getenv("GLIMPSE_SEED");
-    return env ? uint32_t(std::strtoul(env, nullptr, 10)) : std::random_device{}();
-  }();
-  return seed;
-}
-
-std::mt19937& rng() {
-  static std::mt19937 generator(run_seed() ^ 0x5eedf1a5u);
-  return generator;
-}
-
-Tensor random_host(Shape shape, float scale = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, scale);
-  Tensor t = Tensor::empty(std::move(shape), DType::kF32);
-  float* data = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) data[i] = normal(rng());
-  return t;
-}
-
-Tensor gpu(const Tensor& t) {
-  return to_device(t, Device::kCUDA);
-}
-
-// Leaves the caching allocator holding NaN-filled blocks of the output's size.
-void poison_outputs(const Shape& shape) {
-  const size_t bytes = size_t(shape_numel(shape)) * sizeof(float);
-  std::vector<Tensor> blocks;
-  for (int i = 0; i < 4; ++i) {
-    blocks.push_back(Tensor::empty({int64_t(bytes)}, DType::kU8, Device::kCUDA));
-    ASSERT_EQ(cudaMemset(blocks.back().raw_data(), 0xff, bytes), cudaSuccess);
-  }
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-}
-
-double relative_error(const Tensor& actual, const Tensor& expected) {
-  double diff = 0, norm = 0;
-  const float *a = actual.data<float>(), *e = expected.data<float>();
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    diff += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
-    norm += double(e[i]) * e[i];
-  }
-  return std::sqrt(diff / norm);
-}
+using namespace cuda_testing;
 
 // Each flash kernel shape, then the automatic choice; restores kAuto when it goes.
 class ForcedKernels {

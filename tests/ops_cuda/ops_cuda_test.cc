@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/device_copy.h"
+#include "cuda_test_util.h"
 #include "ops/attention.h"
 #include "ops/argmax.h"
 #include "ops/elementwise.h"
@@ -34,6 +35,8 @@
 namespace glimpse::ops {
 namespace {
 
+using namespace cuda_testing;
+
 constexpr double kF32Tolerance = 1e-5;
 constexpr double kHalfGemmTolerance = 1e-2;
 constexpr double kFlashAttentionTolerance = 1e-2;
@@ -45,36 +48,6 @@ double attention_tolerance(int64_t tokens, int64_t heads, int64_t kv_heads, int6
   return flash ? kFlashAttentionTolerance : kF32Tolerance;
 }
 
-uint32_t run_seed() {
-  static const uint32_t seed = [] {
-    const char* env = std::getenv("GLIMPSE_SEED");
-    return env ? uint32_t(std::strtoul(env, nullptr, 10)) : std::random_device{}();
-  }();
-  return seed;
-}
-
-// A new stream of random numbers per call, all derived from the run's seed.
-std::mt19937& rng() {
-  static std::mt19937 generator(run_seed());
-  return generator;
-}
-
-Tensor random_host(Shape shape, float scale = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, scale);
-  Tensor t = Tensor::empty(std::move(shape), DType::kF32);
-  float* data = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) data[i] = normal(rng());
-  return t;
-}
-
-Tensor uniform_host(Shape shape, float low, float high) {
-  std::uniform_real_distribution<float> uniform(low, high);
-  Tensor t = Tensor::empty(std::move(shape), DType::kF32);
-  float* data = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) data[i] = uniform(rng());
-  return t;
-}
-
 // The f32 tensor rounded to bf16 or f16 (stored as such, on the host).
 Tensor to_half(const Tensor& t, DType dtype) {
   Tensor half = Tensor::empty(t.shape(), dtype);
@@ -83,55 +56,6 @@ Tensor to_half(const Tensor& t, DType dtype) {
   for (int64_t i = 0; i < t.numel(); ++i)
     dst[i] = dtype == DType::kBF16 ? f32_to_bf16(src[i]) : f32_to_f16(src[i]);
   return half;
-}
-
-Tensor gpu(const Tensor& t) {
-  return to_device(t, Device::kCUDA);
-}
-Tensor host(const Tensor& t) {
-  return to_device(t, Device::kCPU);
-}
-
-void check_cuda(cudaError_t status) {
-  ASSERT_EQ(status, cudaSuccess) << cudaGetErrorString(status);
-}
-
-// Leaves the caching allocator holding NaN-filled blocks of `bytes` (all bits set is a NaN), so the
-// next outputs of that size start as NaN.
-void poison_outputs(size_t bytes) {
-  std::vector<Tensor> blocks;
-  for (int i = 0; i < 4; ++i) {
-    blocks.push_back(Tensor::empty({int64_t(bytes)}, DType::kU8, Device::kCUDA));
-    check_cuda(cudaMemset(blocks.back().raw_data(), 0xff, bytes));
-  }
-  check_cuda(cudaDeviceSynchronize());
-}
-
-void poison_outputs(const Shape& shape) {
-  poison_outputs(size_t(shape_numel(shape)) * sizeof(float));
-}
-
-// ‖actual − expected‖₂ / ‖expected‖₂ in double; infinity when `actual` holds a NaN or Inf.
-double relative_error(const Tensor& actual, const Tensor& expected) {
-  double diff = 0, norm = 0;
-  const float *a = actual.data<float>(), *e = expected.data<float>();
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    if (!std::isfinite(a[i])) return INFINITY;
-    diff += (double(a[i]) - e[i]) * (double(a[i]) - e[i]);
-    norm += double(e[i]) * e[i];
-  }
-  return std::sqrt(diff / norm);
-}
-
-// The GPU result (copied back after the device finished) against the CPU op's.
-void expect_close(const Tensor& on_gpu, const Tensor& expected, double tolerance) {
-  SCOPED_TRACE(::testing::Message() << "seed " << run_seed() << " (GLIMPSE_SEED replays it)");
-  ASSERT_EQ(on_gpu.device(), Device::kCUDA);
-  const cudaError_t status = cudaDeviceSynchronize();
-  ASSERT_EQ(status, cudaSuccess) << cudaGetErrorString(status);
-  const Tensor actual = host(on_gpu);
-  ASSERT_EQ(actual.shape(), expected.shape());
-  EXPECT_LE(relative_error(actual, expected), tolerance);
 }
 
 TEST(OpsCudaHarness, PoisonedBlocksComeBackAsNan) {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/device_copy.h"
+#include "cuda_test_util.h"
 #include "ops/paged_attention.h"
 
 namespace glimpse::ops {
@@ -24,51 +25,7 @@ constexpr double kTolerance = 1e-5;
 // flash kernel rounds q, k, v and the weights to bf16 (tests/ops_cuda/flash_attention_test.cc).
 constexpr double kPrefillTolerance = 1e-2;
 
-uint32_t seed() {
-  static const uint32_t value = [] {
-    const char* env = std::getenv("GLIMPSE_SEED");
-    return env ? uint32_t(std::strtoul(env, nullptr, 10)) : std::random_device{}();
-  }();
-  return value;
-}
-
-std::mt19937& rng() {
-  static std::mt19937 generator(seed() ^ 0x9e3779b9u);
-  return generator;
-}
-
-Tensor random_host(Shape shape) {
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  Tensor t = Tensor::empty(std::move(shape), DType::kF32);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = normal(rng());
-  return t;
-}
-
-Tensor gpu(const Tensor& t) { return to_device(t, Device::kCUDA); }
-Tensor host(const Tensor& t) { return to_device(t, Device::kCPU); }
-
-// The caching allocator left holding NaN-filled blocks of the output's size.
-void poison_outputs(const Shape& shape) {
-  const size_t bytes = size_t(shape_numel(shape)) * sizeof(float);
-  std::vector<Tensor> blocks;
-  for (int i = 0; i < 4; ++i) {
-    blocks.push_back(Tensor::empty({int64_t(bytes)}, DType::kU8, Device::kCUDA));
-    ASSERT_EQ(cudaMemset(blocks.back().raw_data(), 0xff, bytes), cudaSuccess);
-  }
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
-}
-
-// ‖actual − expected‖₂ / ‖expected‖₂; infinity when `actual` holds a NaN or Inf.
-double relative_error(const Tensor& actual, const Tensor& expected) {
-  double diff = 0, norm = 0;
-  for (int64_t i = 0; i < expected.numel(); ++i) {
-    const double a = actual.data<float>()[i], e = expected.data<float>()[i];
-    if (!std::isfinite(a)) return INFINITY;
-    diff += (a - e) * (a - e);
-    norm += e * e;
-  }
-  return std::sqrt(diff / norm);
-}
+using namespace cuda_testing;
 
 struct Geometry {
   int64_t heads, kv_heads, d, block_size;
@@ -104,7 +61,7 @@ Step make_step(const std::vector<std::pair<int64_t, int64_t>>& specs, int64_t bl
 // store_kv then paged_attention_batch on both devices: the pools must match exactly, the
 // attention within kTolerance.
 void check_step(const std::vector<std::pair<int64_t, int64_t>>& specs, const Geometry& g) {
-  SCOPED_TRACE(::testing::Message() << "seed " << seed() << " (GLIMPSE_SEED replays it), heads "
+  SCOPED_TRACE(::testing::Message() << "seed " << run_seed() << " (GLIMPSE_SEED replays it), heads "
                                     << g.heads << "/" << g.kv_heads << ", d " << g.d);
   const Step step = make_step(specs, g.block_size);
   const PagedBatch cpu_batch = make_paged_batch(step.seqs, step.num_blocks, g.block_size,
