@@ -180,6 +180,7 @@ int run_bench(BenchOptions& o) {
   info.command = command_line();
   info.date = utc_now();
   info.machine = machine_line();
+  if (o.url.empty() && o.device.device == "cuda") info.machine += ", " + describe_cuda_device();
   info.timer_overhead_ns = bench::timer_overhead_ns();
   info.settings = {{"prompt", o.shape.prompt},
                    {"max_tokens", o.shape.max_tokens},

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace glimpse {
 
@@ -16,5 +17,9 @@ struct DeviceMemoryStats {
 };
 DeviceMemoryStats device_memory_stats();
 void reset_device_memory_peak();  // peak_in_use = in_use
+
+// The GPU this process computes on, e.g. "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.2 GiB)".
+// Throws Error(kUnsupported) naming why there is none (no CUDA in this build, no device or driver).
+std::string describe_cuda_device();
 
 }  // namespace glimpse

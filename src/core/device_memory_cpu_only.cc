@@ -16,4 +16,9 @@ DeviceMemoryStats device_memory_stats() {
 
 void reset_device_memory_peak() {}
 
+std::string describe_cuda_device() {
+  fail(ErrorKind::kUnsupported,
+       "this glimpse was built without CUDA (configure with the 'cuda' preset)");
+}
+
 }  // namespace glimpse

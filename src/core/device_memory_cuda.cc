@@ -1,6 +1,7 @@
 // Device memory for Storage: a caching allocator over plain cudaMalloc (never managed memory).
 // Freed blocks are kept per rounded size and reused, so steady-state decode steps allocate nothing.
 #include <cuda_runtime.h>
+#include <fmt/format.h>
 
 #include <algorithm>
 #include <map>
@@ -101,6 +102,20 @@ void* device_allocate(size_t bytes) {
 }
 void device_free(void* ptr) {
   allocator().release(ptr);
+}
+
+std::string describe_cuda_device() {
+  int device = 0;
+  cudaDeviceProp properties{};
+  cudaError_t status = cudaGetDevice(&device);
+  if (status == cudaSuccess) status = cudaGetDeviceProperties(&properties, device);
+  if (status != cudaSuccess) {
+    (void)cudaGetLastError();  // leave no error behind for the next launch check
+    fail(ErrorKind::kUnsupported, "no usable CUDA device: {}", cudaGetErrorString(status));
+  }
+  return fmt::format("{} (sm_{}{}, {} SMs, {:.1f} GiB)", properties.name, properties.major,
+                     properties.minor, properties.multiProcessorCount,
+                     double(properties.totalGlobalMem) / double(size_t(1) << 30));
 }
 
 DeviceMemoryStats device_memory_stats() {

@@ -1,6 +1,7 @@
 #include "model/glm4v.h"
 
 #include "core/device_copy.h"
+#include "core/device_memory.h"
 #include "model/glm4v_impl.h"
 #include "model/rope_index.h"
 #include "model/weights.h"
@@ -12,6 +13,7 @@ Glm4vModel::~Glm4vModel() = default;
 
 std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir,
                                              const LoadOptions& options) {
+  if (options.device == Device::kCUDA) describe_cuda_device();  // no GPU: say so before reading
   ModelConfig config = load_model_config(model_dir);
   // On the CPU, matrices kept as stored are views into the mapped files, which they keep alive.
   const ModelWeights weights = ModelWeights::load(model_dir, config);

@@ -240,15 +240,15 @@ int HttpServer::run() {
   std::fprintf(stderr, "glimpse: serving on http://%s:%d (web UI at /, OpenAI API at /v1)\n",
                opts.host.c_str(), impl_->bound_port);
 
-  std::atomic<bool> load_failed{false};
-  impl_->loader = std::thread([this, &load_failed] {
+  std::atomic<int> load_exit{kExitOk};  // the exit code of a failed load (by its error kind)
+  impl_->loader = std::thread([this, &load_exit] {
     try {
       impl_->service.load();
       std::fprintf(stderr, "glimpse: model '%s' loaded; ready\n",
                    impl_->service.model_name().c_str());
     } catch (const Error& e) {
       std::fprintf(stderr, "glimpse: %s: %s\n", to_string(e.kind()), e.what());
-      load_failed = true;
+      load_exit = exit_code_for(e.kind());
       stop();
     }
   });
@@ -268,7 +268,7 @@ int HttpServer::run() {
   impl_->stopping = true;
   if (impl_->loader.joinable()) impl_->loader.join();
   if (impl_->signal_waiter.joinable()) impl_->signal_waiter.join();
-  return load_failed ? kExitInput : kExitOk;
+  return load_exit;
 }
 
 }  // namespace glimpse::server
