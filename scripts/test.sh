@@ -25,9 +25,19 @@ step "asan: tests labelled 'sanitize'"
 ctest --preset asan -j "$JOBS"
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
-  step "cuda: compile the CUDA backend and its op tests (no GPU here)"
+  step "cuda: compile glimpse with the CUDA backend and the GPU tests (no GPU here)"
   cmake --preset cuda >/dev/null
-  cmake --build --preset cuda -j "$JOBS" --target ops_cuda_test
+  cmake --build --preset cuda -j "$JOBS" --target glimpse ops_cuda_test golden_cuda_test \
+    full_size_parity
+  # A CUDA build on a machine without a GPU must say so, not crash.
+  if ! nvidia-smi >/dev/null 2>&1; then
+    set +e
+    message=$(build/cuda/glimpse run --device cuda --prompt hi 2>&1)
+    code=$?
+    set -e
+    [[ $code == 4 && $message == *"no usable CUDA device"* ]] ||
+      { echo "expected exit 4 naming the missing GPU, got $code: $message"; exit 1; }
+  fi
 else
   step "cuda: skipped, no nvcc on this machine"
 fi
