@@ -73,12 +73,30 @@ ImageSource image_source(const py::handle& item) {
        "prepared image");
 }
 
+// "cpu"/"cuda" and None/"bf16"/"f16"/"f32" as model::LoadOptions.
+model::LoadOptions load_options(const std::string& device, const std::optional<std::string>& dtype) {
+  model::LoadOptions options;
+  if (device == "cuda") options.device = Device::kCUDA;
+  else if (device != "cpu")
+    fail(ErrorKind::kInvalidArgument, "device must be 'cpu' or 'cuda', got '{}'", device);
+  if (dtype) {
+    DType parsed;
+    const std::string upper = *dtype == "bf16" ? "BF16" : *dtype == "f16" ? "F16"
+                              : *dtype == "f32"  ? "F32" : "";
+    if (upper.empty() || !parse_dtype(upper, &parsed))
+      fail(ErrorKind::kInvalidArgument, "dtype must be 'bf16', 'f16' or 'f32', got '{}'", *dtype);
+    options.matrix_dtype = parsed;
+  }
+  return options;
+}
+
 // One loaded model directory: prompt builder, weights, generator.
 class Engine {
  public:
-  explicit Engine(const std::string& model_dir)
+  Engine(const std::string& model_dir, const std::string& device,
+         const std::optional<std::string>& dtype)
       : prompts_(model_dir),
-        model_(model::Glm4vModel::load(model_dir)),
+        model_(model::Glm4vModel::load(model_dir, load_options(device, dtype))),
         generator_(*model_, prompts_),
         default_sampling_(engine::default_sampling(model_->config().generation)) {}
 
@@ -209,7 +227,8 @@ void bind_engine(py::module_& m) {
           "timings", [](const engine::GenerationResult& r) { return timings_dict(r.timings); });
 
   py::class_<Engine>(m, "Engine")
-      .def(py::init<const std::string&>(), py::arg("model_dir"),
+      .def(py::init<const std::string&, const std::string&, const std::optional<std::string>&>(),
+           py::arg("model_dir"), py::arg("device") = "cpu", py::arg("dtype") = py::none(),
            py::call_guard<py::gil_scoped_release>())
       .def_property_readonly("context_limit", &Engine::context_limit)
       .def(

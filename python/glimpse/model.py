@@ -61,20 +61,19 @@ def _images_list(image):
 
 
 class Model:
-    """A model directory loaded once. device="cuda" needs a CUDA build with the GPU path wired."""
+    """A model directory loaded once, on the CPU or (a CUDA build) the GPU; dtype converts the
+    weight matrices at load ("bf16", "f16", "f32"; None keeps the checkpoint's)."""
 
-    def __init__(self, path=None, device="cpu", threads=None):
+    def __init__(self, path=None, device="cpu", threads=None, dtype=None):
         if device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-        if device == "cuda":
-            reason = ("the CUDA model path is not wired end to end yet" if _core.built_with_cuda
-                      else "this build has no CUDA backend (configure with the cuda preset)")
-            raise _core.Error(f"device 'cuda' is not supported by this build: {reason}")
+        if dtype not in (None, "bf16", "f16", "f32"):
+            raise ValueError(f"dtype must be None, 'bf16', 'f16' or 'f32', got {dtype!r}")
         if threads is not None:
             _core.set_cpu_threads(int(threads))
         self.path = str(path) if path is not None else _core.default_model_dir()
         self.device = device
-        self._engine = _core.Engine(self.path)
+        self._engine = _core.Engine(self.path, device, dtype)
 
     @property
     def context_limit(self):

@@ -145,10 +145,18 @@ def test_errors_raise_with_the_engine_message(model):
 def test_missing_model_and_cuda_device():
     with pytest.raises(glimpse.Error):
         glimpse.Model(path="/no/such/model")
-    with pytest.raises(glimpse.Error, match="device 'cuda' is not supported by this build"):
-        glimpse.Model(device="cuda")
+    if not glimpse.built_with_cuda:
+        with pytest.raises(glimpse.Error, match="built without CUDA"):
+            glimpse.Model(device="cuda")
     with pytest.raises(ValueError):
         glimpse.Model(device="tpu")
+    with pytest.raises(ValueError):
+        glimpse.Model(dtype="int8")
+
+
+def test_matrices_converted_to_bf16_at_load_still_answer():
+    model = glimpse.Model(dtype="bf16")
+    assert model.generate(text="hi", max_tokens=2).token_ids
 
 
 def test_gil_is_released_while_the_engine_works(model):
