@@ -13,21 +13,8 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 
-#ifdef __x86_64__
-// GCC 12 reports the intrinsics' deliberately undefined registers (_mm512_undefined_*) as
-// (maybe) uninitialised where they are inlined (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
-#endif
-
 #include "core/error.h"
+#include "io/x86_intrinsics.h"
 #include "io/image_resize.h"
 
 namespace glimpse::io {

@@ -7,21 +7,8 @@
 #include <optional>
 #include <vector>
 
-#ifdef __x86_64__
-// GCC 12 reports the intrinsics' deliberately undefined registers (_mm512_undefined_*) as
-// (maybe) uninitialised where they are inlined (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
-#endif
-
 #include "core/error.h"
+#include "io/x86_intrinsics.h"
 
 // Function attributes for the vector kernels (each is chosen at run time from image_simd()).
 #define GLIMPSE_AVX2 __attribute__((target("avx2")))
