@@ -9,6 +9,7 @@
 #include "core/npy.h"
 #include "model/batch.h"
 #include "model/glm4v.h"
+#include "golden_images.h"
 
 namespace glimpse::model {
 namespace {
@@ -58,14 +59,9 @@ TEST(Glm4vBatch, PagedBatchMatchesSingleSequenceForward) {
   const std::vector<int32_t> ids_a = read_ids("two_images"), ids_b = read_ids("text_en");
   const Tensor pixels = read_npy(kGolden + "cases/two_images/pixel_values.npy");
   const Tensor grid_thw = read_npy(kGolden + "cases/two_images/image_grid_thw.npy");
-  std::vector<ImageInput> images;
+  const std::vector<ImageInput> images = testing::images_by_grid(pixels, grid_thw);
   std::vector<ImageGrid> grids;
-  for (int64_t i = 0, row = 0; i < grid_thw.size(0); ++i) {
-    const int64_t* g = grid_thw.data<int64_t>() + 3 * i;
-    images.push_back({pixels.slice_rows(row, row + g[0] * g[1] * g[2]), {g[0], g[1], g[2]}});
-    grids.push_back(images.back().grid);
-    row += g[0] * g[1] * g[2];
-  }
+  for (const ImageInput& image : images) grids.push_back(image.grid);
   const Tensor vision = model->encode_images(images);
   const MropePositions pos_a = model->rope_positions(ids_a, grids);
   const MropePositions pos_b = model->rope_positions(ids_b, {});

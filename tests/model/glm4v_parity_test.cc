@@ -10,6 +10,7 @@
 
 #include "core/npy.h"
 #include "model/glm4v.h"
+#include "golden_images.h"
 
 namespace glimpse::model {
 namespace {
@@ -63,18 +64,10 @@ std::vector<int32_t> read_ids(const std::string& path) {
 
 // The case's images as the model takes them: pixel_values rows split by image_grid_thw.
 std::vector<ImageInput> read_images(const GoldenCase& c) {
-  std::vector<ImageInput> images;
-  if (!c.files.contains("pixel_values")) return images;
-  const Tensor pixels = read_npy(kGolden + c.files.at("pixel_values").get<std::string>());
-  const Tensor grids = read_npy(kGolden + c.files.at("image_grid_thw").get<std::string>());
-  int64_t row = 0;
-  for (int64_t i = 0; i < grids.size(0); ++i) {
-    const int64_t* g = grids.data<int64_t>() + 3 * i;
-    const int64_t rows = g[0] * g[1] * g[2];
-    images.push_back({pixels.slice_rows(row, row + rows), {g[0], g[1], g[2]}});
-    row += rows;
-  }
-  return images;
+  if (!c.files.contains("pixel_values")) return {};
+  return testing::images_by_grid(
+      read_npy(kGolden + c.files.at("pixel_values").get<std::string>()),
+      read_npy(kGolden + c.files.at("image_grid_thw").get<std::string>()));
 }
 
 class GoldenParity : public ::testing::TestWithParam<GoldenCase> {};

@@ -25,6 +25,7 @@
 
 #include "model/batch.h"
 #include "model/glm4v.h"
+#include "../model/golden_images.h"
 #include "parity_util.h"
 
 namespace glimpse::model {
@@ -92,18 +93,9 @@ std::string file(const GoldenCase& c, const char* name) {
 
 // The case's images as the model takes them: pixel_values rows split by image_grid_thw.
 std::vector<ImageInput> read_images(const GoldenCase& c) {
-  std::vector<ImageInput> images;
-  if (!c.files.contains("pixel_values")) return images;
-  const Tensor pixels = read_npy(file(c, "pixel_values"));
-  const Tensor grids = read_npy(file(c, "image_grid_thw"));
-  int64_t row = 0;
-  for (int64_t i = 0; i < grids.size(0); ++i) {
-    const int64_t* g = grids.data<int64_t>() + 3 * i;
-    const int64_t rows = g[0] * g[1] * g[2];
-    images.push_back({pixels.slice_rows(row, row + rows), {g[0], g[1], g[2]}});
-    row += rows;
-  }
-  return images;
+  if (!c.files.contains("pixel_values")) return {};
+  return testing::images_by_grid(read_npy(file(c, "pixel_values")),
+                                 read_npy(file(c, "image_grid_thw")));
 }
 
 nlohmann::json read_greedy(const GoldenCase& c) {
