@@ -3,9 +3,9 @@
 // pipeline: greedy, thinking off, answer stripped, as tools/train_demo/evaluate.py asks
 // transformers. Checked: glimpse gives transformers' answer (demo_reference_answers.jsonl, from
 // tools/eval_demo/reference_answers.py) on at least 99 of the 100 scenes (one near-tie may flip
-// with float summation order). The exact-match table is printed beside the goal of 93 %,
-// which the model itself does not reach yet (docs/demo-model.md: under-trained); the engine's
-// part, answering as transformers does, is what this test holds.
+// with float summation order), and that at least 93 of the 100 answers match the expected ones
+// exactly (the goal; the shipped model gets 96, docs/demo-model.md), so a regression in
+// either the engine or the weights fails here.
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -26,7 +26,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr double kAccuracyGoal = 0.93;  // the issue's; reported, the model's to reach
+// The goal: >= 93 % exact match over all 100 scenes (answer == the scene's expected answer).
+constexpr int kRequiredCorrect = 93;  // of 100 scenes
 constexpr int kRequiredAgreement = 99;  // of 100 scenes
 constexpr int64_t kMaxNewTokens = 40;   // as evaluate.py
 
@@ -97,8 +98,8 @@ TEST(DemoAccuracy, AnswersTheCommittedScenesAsTransformersDoes) {
                 100.0 * counts.first / counts.second);
   ASSERT_EQ(tally["all"].second, 100) << "expected the 100 committed scenes";
   EXPECT_GE(agreeing, kRequiredAgreement) << "answers identical to transformers'";
-  std::printf("exact match %.1f %% (goal %.0f %%)\n", 100.0 * tally["all"].first / 100,
-              100 * kAccuracyGoal);
+  std::printf("exact match %d/100 (goal >= %d)\n", tally["all"].first, kRequiredCorrect);
+  EXPECT_GE(tally["all"].first, kRequiredCorrect) << "exact match over the 100 scenes, in %";
 }
 
 }  // namespace

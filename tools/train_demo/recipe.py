@@ -14,11 +14,28 @@ from tools.train_demo.scenes import task_corpus
 REPO = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO / "models" / "glimpse-demo"
 
-# smart_resize counts both temporal copies of a still image, so these are twice the pixel areas:
-# images never upscale (the smallest canvas is 224 x 224) and shrink to at most 336 x 336 worth of
-# pixels, i.e. at most 24 x 24 patches = 144 merged image tokens.
-MIN_PIXELS = 2 * 112 * 112
-MAX_PIXELS = 2 * 336 * 336
+# Training runs in stages, each continuing from the last one's weights (and fresh optimizer state).
+# Image sides are the square root of the pixel area smart_resize allows; it counts both temporal
+# copies of a still image, so the processor config gets twice the squared sides.
+# - Stage 1 learns the task cheaply: images never upscale (the smallest canvas is 224 x 224) and
+#   shrink to at most 336 x 336 worth of pixels (<= 144 merged image tokens). 4001 steps is what
+#   its 470-second budget came to on the H100 (run 2 in docs/demo-model.md).
+# - Stage 2 resizes every image to about 448 x 448 worth of pixels (~256 merged tokens), so a shape
+#   of the smallest size on the smallest canvas spans ~4.8 patches instead of ~2.4: stage 1 confused
+#   shape types below ~5 patches. Twice the scenes per step; the budget keeps the one command
+#   (both stages, saving and the eval) within 15 minutes on one H100.
+STAGES = {
+    1: dict(images=64, lr=1.5e-3, warmup=300, min_side=112, max_side=336, steps=4001, time_budget_s=470),
+    2: dict(images=128, lr=8e-4, warmup=300, min_side=448, max_side=448, steps=0, time_budget_s=390),
+}
+FINAL_STAGE = max(STAGES)
+
+
+def pixel_limits(stage: int) -> tuple[int, int]:
+    """(min_pixels, max_pixels) for the processor config of a stage."""
+    settings = STAGES[stage]
+    return 2 * settings["min_side"] ** 2, 2 * settings["max_side"] ** 2
+
 
 TOKENIZER_LEARNED_VOCAB = 500  # byte symbols + BPE merges; enough for whole words, no split UTF-8 in answers
 TOKENIZER_CORPUS = dict(seed=20251125, count=20000)
@@ -52,10 +69,11 @@ VISION = dict(
 )
 
 
-def build_tokenizer_dir(out_dir: Path) -> dict[str, int]:
-    """Tokenizer, chat template and processor config into out_dir; returns the special token ids."""
+def build_tokenizer_dir(out_dir: Path, stage: int = FINAL_STAGE) -> dict[str, int]:
+    """Tokenizer, chat template and the stage's processor config into out_dir; returns the special
+    token ids. The shipped model directory has the final stage's image size."""
     ids = build_tokenizer(task_corpus(**TOKENIZER_CORPUS), TOKENIZER_LEARNED_VOCAB, out_dir)
-    write_processor_config(out_dir, MIN_PIXELS, MAX_PIXELS)
+    write_processor_config(out_dir, *pixel_limits(stage))
     return ids
 
 

@@ -2,7 +2,7 @@
 
 One command, seeded, data generated on the fly by DataLoader workers (docs/demo-model.md):
 
-    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--time-budget-s S | --steps N] [--model-out DIR] ...
+    PYTHONUNBUFFERED=1 python -m tools.train_demo.train [--stages 1,2] [--init-from DIR] [--model-out DIR] ...
 
 writes the HF model directory (bf16 safetensors, config, generation config, tokenizer, chat
 template, processor config), the loss curve PNG, and transformers' greedy answers on the eval
@@ -195,7 +195,7 @@ def answer_exact_match(logits: torch.Tensor, labels: torch.Tensor) -> float:
     return row_ok.float().mean().item()
 
 
-def plot_loss(losses: list[float], path: Path, title: str) -> None:
+def plot_loss(losses: list[float], path: Path, title: str, boundaries: list[int] = ()) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,6 +211,8 @@ def plot_loss(losses: list[float], path: Path, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
     ax.plot(steps, losses, color="#9bb7e0", linewidth=0.6, label="per step")
     ax.plot(steps[window - 1:], smooth, color="#1f4e9c", linewidth=1.5, label=f"mean of {window}")
+    for boundary in boundaries:  # where a stage began
+        ax.axvline(boundary + 0.5, color="#888888", linestyle="--", linewidth=0.8)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("answer-token cross-entropy")
@@ -227,74 +229,18 @@ def save_model(model, out_dir: Path, special_ids: dict[str, int]) -> None:
     recipe.write_generation_config(out_dir, special_ids)  # replaces the default one save_pretrained wrote
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-out", type=Path, default=recipe.MODEL_DIR)
-    parser.add_argument("--loss-png", type=Path, default=recipe.REPO / "docs" / "demo-loss.png")
-    parser.add_argument("--losses-out", type=Path, default=Path(__file__).parent / "runs" / "losses.json",
-                        help="per-step training losses (JSON list; NaN for steps undone by a rollback)")
-    parser.add_argument("--reference", type=Path, help="where to write transformers' eval answers "
-                        "(default tools/train_demo/reference_answers_seed<eval-seed>.jsonl)")
-    parser.add_argument("--steps", type=int, default=0,
-                        help="optimizer steps; 0 = as many as fit --time-budget-s at the rate measured over "
-                             f"steps {CALIBRATION_START}-{CALIBRATION_STEPS} (the log prints it, to rerun exactly)")
-    parser.add_argument("--images", type=int, default=64, help="scenes per step (each asks every question type it can)")
-    parser.add_argument("--lr", type=float, default=1.5e-3)
-    parser.add_argument("--warmup", type=int, default=300)
-    parser.add_argument("--init-from", type=Path, help="continue from this model directory's weights "
-                        "(same recipe) instead of a fresh initialisation")
-    parser.add_argument("--post-norm-init", type=float, default=0.1,
-                        help="initial weight of the decoder's post-attention/post-MLP RMSNorms (transformers: 1). "
-                             "GLM's sandwich norms make each branch output unit-scale, which at init drowns the "
-                             "0.02-scale embeddings in the residual stream; with 1 the run diverged to NaN")
-    parser.add_argument("--weight-decay", type=float, default=0.01)
-    parser.add_argument("--seed", type=int, default=1, help="training scene stream and initialisation")
-    parser.add_argument("--eval-seed", type=int, default=9001)
-    parser.add_argument("--eval-count", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
-    parser.add_argument("--time-budget-s", type=float, default=470, help="training wall time (also a hard stop)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
-    reference = args.reference or Path(__file__).parent / f"reference_answers_seed{args.eval_seed}.jsonl"
-
-    started = time.time()
-    random.seed(args.seed)
-    np.random.seed(args.seed)
-    torch.manual_seed(args.seed)
-    torch.backends.cuda.matmul.allow_tf32 = True  # training only; the eval below turns it off
-    torch.backends.cudnn.allow_tf32 = True
-    # torch 2.11's default SDPA backend on H100 for masked attention is cuDNN, whose backward returns
-    # NaN grad_q when seq_len % 128 == 64 (576 = 24 x 24 patches, the largest image) and a row's
-    # logsumexp is very negative (pytorch/pytorch#196678): the first run of this recipe lost ~1 in 100
-    # steps to it. The memory-efficient and math kernels are clean.
-    torch.backends.cuda.enable_cudnn_sdp(False)
-
-    args.model_out.mkdir(parents=True, exist_ok=True)
-    special_ids = recipe.build_tokenizer_dir(args.model_out)
-    config = recipe.model_config(special_ids)
-    config.save_pretrained(str(args.model_out))  # the data workers read it
-    if args.init_from:
-        model = Glm4vForConditionalGeneration.from_pretrained(str(args.init_from), dtype=torch.float32)
-        shape_of = lambda c: {k: v for k, v in c.to_dict()["text_config"].items() if k != "dtype"}  # noqa: E731
-        if shape_of(model.config) != shape_of(config):
-            raise SystemExit(f"{args.init_from} was not made by this recipe")
-        model = model.to(args.device)
-    else:
-        model = Glm4vForConditionalGeneration(config).to(args.device)
-    if args.post_norm_init is not None and not args.init_from:
-        for layer in model.model.language_model.layers:
-            layer.post_self_attn_layernorm.weight.data.fill_(args.post_norm_init)
-            layer.post_mlp_layernorm.weight.data.fill_(args.post_norm_init)
-    params = sum(p.numel() for p in model.parameters())
-    vision = sum(p.numel() for p in model.model.visual.parameters())
-    print(f"parameters: {params:,} (vision {vision:,}); vocab {config.text_config.vocab_size}", flush=True)
-
+def train_stage(model, stage: int, settings: dict, args, log) -> dict:
+    """Run one stage of the recipe on ``model`` (in place): fresh AdamW, linear warmup then cosine,
+    scenes of stream ``args.seed + stage - 1`` at the stage's image size. Returns its losses and
+    counters."""
+    special_ids = recipe.build_tokenizer_dir(args.model_out, stage)  # the workers read this image size
+    images, lr, warmup = settings["images"], settings["lr"], settings["warmup"]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=args.lr, betas=(0.9, 0.95), fused=args.device == "cuda")
-    loader = DataLoader(SceneBatches(args.model_out, args.seed, args.images), batch_size=None,
+                                  lr=lr, betas=(0.9, 0.95), fused=args.device == "cuda")
+    loader = DataLoader(SceneBatches(args.model_out, args.seed + stage - 1, images), batch_size=None,
                         num_workers=args.workers, pin_memory=args.device == "cuda",
                         prefetch_factor=4 if args.workers else None, persistent_workers=False)
     autocast = torch.autocast(args.device, dtype=torch.bfloat16)
@@ -312,11 +258,13 @@ def main() -> None:
     model.train()
     use_padded_vision_attention(model, True)
     train_start = time.time()
-    if not args.steps and args.warmup < CALIBRATION_STEPS:
-        raise SystemExit(f"--warmup must be at least {CALIBRATION_STEPS}")
-    print(f"setup {train_start - started:.1f} s; training steps of {args.images} scenes x every question type",
-          flush=True)
-    steps = args.steps or None  # None until calibrated
+    if not settings["steps"] and warmup < CALIBRATION_STEPS:
+        raise SystemExit(f"stage {stage}: warmup must be at least {CALIBRATION_STEPS}")
+    budget = settings["time_budget_s"]
+    min_pixels, max_pixels = recipe.pixel_limits(stage)
+    log(f"stage {stage}: steps of {images} scenes x every question type, images {min_pixels // 2}..{max_pixels // 2} "
+        f"pixels, lr {lr:g}, warmup {warmup}, " + (f"{settings['steps']} steps" if settings["steps"] else f"{budget:g} s"))
+    steps = settings["steps"] or None  # None until calibrated
     data_wait = 0.0  # time blocked on the DataLoader: shows whether data or GPU limits the rate
     fetch_start = time.time()
     for step, batch in enumerate(loader):
@@ -327,8 +275,7 @@ def main() -> None:
             torch.backends.cuda.matmul.allow_tf32 = False
             deviation = check_padded_attention(model, batch, mean, std, encoder)
             torch.backends.cuda.matmul.allow_tf32 = True
-            print(f"padded vision attention vs transformers' per-image loop (fp32): relative max "
-                  f"difference {deviation:.2e}", flush=True)
+            log(f"padded vision attention vs transformers' per-image loop (fp32): relative max difference {deviation:.2e}")
             if deviation > 1e-2:
                 raise SystemExit("padded vision attention does not match")
         if step == CALIBRATION_START:
@@ -337,15 +284,15 @@ def main() -> None:
         if steps is None and step == CALIBRATION_STEPS:
             sync()
             rate = (CALIBRATION_STEPS - CALIBRATION_START) / (time.time() - calibration_start_time)
-            steps = CALIBRATION_STEPS + int(0.97 * rate * (args.time_budget_s - (now - train_start)))
-            print(f"{rate:.2f} steps/s: training {steps} steps", flush=True)
+            steps = CALIBRATION_STEPS + int(0.97 * rate * (budget - (now - train_start)))
+            log(f"{rate:.2f} steps/s: training {steps} steps")
         if steps is not None and step >= steps:
             break
-        if now - train_start > args.time_budget_s:
-            print(f"time budget reached at step {step}", flush=True)
+        if now - train_start > budget:
+            log(f"time budget reached at step {step}")
             break
         for group in optimizer.param_groups:
-            group["lr"] = lr_scale * learning_rate(step, steps or 10**9, args.lr, args.warmup)
+            group["lr"] = lr_scale * learning_rate(step, steps or 10**9, lr, warmup)
         batch = on_device(batch)
         with autocast:
             out = training_loss(model, batch, mean, std, encoder)
@@ -359,7 +306,7 @@ def main() -> None:
         window.append(out.loss.detach())
         if len(window) == CHECK_EVERY or (steps is not None and step + 1 == steps):
             # One host sync per window: a non-finite or exploded loss rolls back to the last good
-            # weights and halves the learning rate for the rest of the run.
+            # weights and halves the learning rate for the rest of the stage.
             values = torch.stack(window).float().cpu().numpy()
             window = []
             good = np.isfinite(values)
@@ -385,40 +332,129 @@ def main() -> None:
                             optimizer.state[k][n].copy_(t)
                         else:
                             optimizer.state[k][n] = t
-                print(f"step {step}: loss {mean_loss:.4f} (best window {best_window:.4f}), "
-                      f"{int((~good).sum())} non-finite steps, weights finite {params_ok}: rolled back "
-                      f"{len(values)} steps, learning rate x{lr_scale}", flush=True)
+                log(f"step {step}: loss {mean_loss:.4f} (best window {best_window:.4f}), "
+                    f"{int((~good).sum())} non-finite steps, weights finite {params_ok}: rolled back "
+                    f"{len(values)} steps, learning rate x{lr_scale}")
             else:
                 raise SystemExit(f"step {step}: loss {mean_loss} before the first good window")
         if step % 100 == 0 or (steps is not None and step + 1 == steps):
             elapsed = time.time() - train_start
             recent = [x for x in losses[-100:] if math.isfinite(x)]
-            print(f"step {step:5d}  loss {np.mean(recent) if recent else float('nan'):.4f}  "
-                  f"answer exact (teacher forced) {answer_exact_match(out.logits, batch['labels']):.3f}  "
-                  f"lr {optimizer.param_groups[0]['lr']:.2e}  {elapsed:.0f} s  {(step + 1) / elapsed:.1f} steps/s  "
-                  f"data wait {100 * data_wait / elapsed:.0f} %  skipped {skipped}", flush=True)
+            log(f"step {step:5d}  loss {np.mean(recent) if recent else float('nan'):.4f}  "
+                f"answer exact (teacher forced) {answer_exact_match(out.logits, batch['labels']):.3f}  "
+                f"lr {optimizer.param_groups[0]['lr']:.2e}  {elapsed:.0f} s  {(step + 1) / elapsed:.1f} steps/s  "
+                f"data wait {100 * data_wait / elapsed:.0f} %  skipped {skipped}")
         fetch_start = time.time()
     sync()
-    if window:  # the time budget stopped the run inside a check window
+    if window:  # the time budget stopped the stage inside a check window
         losses.extend(torch.stack(window).float().cpu().tolist())
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()) and snapshot is not None:
             with torch.no_grad():
                 for p, saved in zip(model.parameters(), snapshot[0]):
                     p.copy_(saved)
-            print("non-finite weights at the end: restored the last good window", flush=True)
-    trained_steps = len(losses)
-    skipped = int(skipped_updates.item())
-    train_seconds = time.time() - train_start
+            log("non-finite weights at the end: restored the last good window")
+    seconds = time.time() - train_start
     del loader
-    print(f"trained {trained_steps} steps in {train_seconds:.0f} s", flush=True)
+    log(f"stage {stage}: trained {len(losses)} steps in {seconds:.0f} s")
+    return dict(stage=stage, special_ids=special_ids, losses=losses, steps=len(losses), images=images,
+                rollbacks=rollbacks, skipped=int(skipped_updates.item()), seconds=seconds)
+
+
+def stage_settings(stage: int, args) -> dict:
+    """The recipe's settings for a stage, with any command-line overrides."""
+    settings = dict(recipe.STAGES[stage])
+    for key in ("images", "lr", "warmup", "steps", "time_budget_s"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    if args.time_budget_s is not None and args.steps is None:
+        settings["steps"] = 0  # a budget given on the command line is fitted by calibration
+    return settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model-out", type=Path, default=recipe.MODEL_DIR)
+    parser.add_argument("--loss-png", type=Path, default=recipe.REPO / "docs" / "demo-loss.png")
+    parser.add_argument("--losses-out", type=Path, default=Path(__file__).parent / "runs" / "losses.json",
+                        help="per-step training losses (JSON list; NaN for steps undone by a rollback)")
+    parser.add_argument("--reference", type=Path, help="where to write transformers' eval answers "
+                        "(default tools/train_demo/reference_answers_seed<eval-seed>.jsonl)")
+    parser.add_argument("--stages", default=",".join(map(str, recipe.STAGES)),
+                        help="recipe stages to run, in order (recipe.STAGES); a later stage alone needs --init-from")
+    parser.add_argument("--init-from", type=Path, help="start from this model directory's weights (made by this "
+                        "recipe, e.g. the output of the stages before) instead of a fresh initialisation")
+    overrides = parser.add_argument_group("overrides of the recipe's per-stage settings (applied to every stage run)")
+    overrides.add_argument("--steps", type=int,
+                           help=f"optimizer steps; 0 = as many as fit the time budget at the rate measured over "
+                                f"steps {CALIBRATION_START}-{CALIBRATION_STEPS} (the log prints it, to rerun exactly)")
+    overrides.add_argument("--time-budget-s", type=float, help="training wall time of a stage (also a hard stop)")
+    overrides.add_argument("--images", type=int, help="scenes per step (each asks every question type it can)")
+    overrides.add_argument("--lr", type=float)
+    overrides.add_argument("--warmup", type=int)
+    parser.add_argument("--post-norm-init", type=float, default=0.1,
+                        help="initial weight of the decoder's post-attention/post-MLP RMSNorms (transformers: 1). "
+                             "GLM's sandwich norms make each branch output unit-scale, which at init drowns the "
+                             "0.02-scale embeddings in the residual stream; with 1 the run diverged to NaN")
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=1, help="initialisation and stage 1's scene stream "
+                        "(stage k draws stream seed + k - 1)")
+    parser.add_argument("--eval-seed", type=int, default=9001)
+    parser.add_argument("--eval-count", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 2))
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args()
+    stages = [int(s) for s in args.stages.split(",")]
+    if any(s not in recipe.STAGES for s in stages):
+        raise SystemExit(f"--stages: known stages are {sorted(recipe.STAGES)}")
+    if stages[0] != min(recipe.STAGES) and not args.init_from:
+        raise SystemExit(f"stage {stages[0]} continues from earlier stages: give --init-from")
+    reference = args.reference or Path(__file__).parent / f"reference_answers_seed{args.eval_seed}.jsonl"
+    log = lambda message: print(message, flush=True)  # noqa: E731
+
+    started = time.time()
+    random.seed(args.seed)
+    np.random.seed(args.seed)
+    torch.manual_seed(args.seed)
+    torch.backends.cuda.matmul.allow_tf32 = True  # training only; the eval below turns it off
+    torch.backends.cudnn.allow_tf32 = True
+    # torch 2.11's default SDPA backend on H100 for masked attention is cuDNN, whose backward returns
+    # NaN grad_q when seq_len % 128 == 64 (576 = 24 x 24 patches, the largest image) and a row's
+    # logsumexp is very negative (pytorch/pytorch#196678): the first run of this recipe lost ~1 in 100
+    # steps to it. The memory-efficient and math kernels are clean.
+    torch.backends.cuda.enable_cudnn_sdp(False)
+
+    args.model_out.mkdir(parents=True, exist_ok=True)
+    special_ids = recipe.build_tokenizer_dir(args.model_out, stages[0])
+    config = recipe.model_config(special_ids)
+    config.save_pretrained(str(args.model_out))  # the data workers read it
+    if args.init_from:
+        model = Glm4vForConditionalGeneration.from_pretrained(str(args.init_from), dtype=torch.float32)
+        shape_of = lambda c: {k: v for k, v in c.to_dict()["text_config"].items() if k != "dtype"}  # noqa: E731
+        if shape_of(model.config) != shape_of(config):
+            raise SystemExit(f"{args.init_from} was not made by this recipe")
+        model = model.to(args.device)
+    else:
+        model = Glm4vForConditionalGeneration(config).to(args.device)
+        for layer in model.model.language_model.layers:
+            layer.post_self_attn_layernorm.weight.data.fill_(args.post_norm_init)
+            layer.post_mlp_layernorm.weight.data.fill_(args.post_norm_init)
+    params = sum(p.numel() for p in model.parameters())
+    vision = sum(p.numel() for p in model.model.visual.parameters())
+    log(f"parameters: {params:,} (vision {vision:,}); vocab {config.text_config.vocab_size}; "
+        f"setup {time.time() - started:.1f} s")
+
+    runs = [train_stage(model, stage, stage_settings(stage, args), args, log) for stage in stages]
+    losses = [x for run in runs for x in run["losses"]]
+    train_seconds = sum(run["seconds"] for run in runs)
 
     use_padded_vision_attention(model, False)
-    save_model(model, args.model_out, special_ids)
+    save_model(model, args.model_out, runs[-1]["special_ids"])
     args.losses_out.parent.mkdir(parents=True, exist_ok=True)
     args.losses_out.write_text(json.dumps([round(x, 5) for x in losses]) + "\n")
     plot_loss(losses, args.loss_png,
-              f"glimpse-demo: {trained_steps} steps x {args.images} scenes x every question type, "
-              f"{train_seconds / 60:.1f} min, lr {args.lr:g}" + (f", {rollbacks} rollbacks" if rollbacks else ""))
+              "glimpse-demo: " + "; ".join(f"stage {r['stage']}: {r['steps']} steps x {r['images']} scenes"
+                                           for r in runs) + f"; {train_seconds / 60:.1f} min",
+              boundaries=list(itertools.accumulate(r["steps"] for r in runs))[:-1])
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -427,13 +463,12 @@ def main() -> None:
                            args.eval_seed, args.eval_count)
     table = evaluate.accuracy_table(records)
     reference.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    print(f"eval: seed {args.eval_seed}, {args.eval_count} scenes, fp32 greedy ({time.time() - eval_start:.0f} s)")
-    print(evaluate.format_table(table))
-    print(json.dumps({"steps": trained_steps, "images": args.images, "rollbacks": rollbacks, "skipped": skipped,
-                      "train_seconds": round(train_seconds),
-                      "total_seconds": round(time.time() - started), "parameters": params,
-                      "final_loss": float(np.nanmean(losses[-100:])),
-                      "eval": {k: v["accuracy"] for k, v in table.items()}}), flush=True)
+    log(f"eval: seed {args.eval_seed}, {args.eval_count} scenes, fp32 greedy ({time.time() - eval_start:.0f} s)")
+    log(evaluate.format_table(table))
+    log(json.dumps({"stages": [{k: v for k, v in r.items() if k not in ("losses", "special_ids")} for r in runs],
+                    "train_seconds": round(train_seconds), "total_seconds": round(time.time() - started),
+                    "parameters": params, "final_loss": float(np.nanmean(losses[-100:])),
+                    "eval": {k: v["accuracy"] for k, v in table.items()}}))
 
 
 if __name__ == "__main__":
