@@ -27,6 +27,7 @@
 #include "core/paths.h"
 #include "engine/cpu_threads.h"
 #include "io/image_decode.h"
+#include "ops/dispatch.h"
 
 namespace glimpse::cli {
 namespace {
@@ -234,6 +235,9 @@ int run_bench(BenchOptions& o) {
   if (!o.csv_file.empty()) write_file(o.csv_file, bench::csv_report(results), "--csv");
   if (!o.html_file.empty()) write_file(o.html_file, bench::html_report(info, results), "--html");
   std::fflush(stdout);
+  // GLIMPSE_PROFILE_OPS=1: where the GPU time of the whole run went, op by op.
+  if (const std::string profile = ops::op_profile_report(); !profile.empty())
+    std::fputs(profile.c_str(), stderr);
   if (!o.sla.empty() && !report_sla(o.sla, results)) return kExitFailure;
   return kExitOk;
 }

@@ -1,5 +1,5 @@
 // Moving bytes between host and GPU memory. The CPU-only build knows only the host. Every GPU copy
-// is queued on the legacy default stream, behind the kernels before it.
+// is queued on the calling thread's default stream, behind the kernels before it.
 #pragma once
 
 #include <cstddef>

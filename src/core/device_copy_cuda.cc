@@ -1,5 +1,5 @@
-// Copies on the legacy default stream, where every op is queued: a copy starts after the kernels
-// before it and, to the host, returns when the bytes have landed.
+// Copies on the calling thread's default stream, where every op is queued: a copy starts after the
+// kernels before it and, to the host, returns when the bytes have landed.
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
@@ -36,9 +36,9 @@ class PinnedStager {
       check(cudaEventSynchronize(done_[turn]), "waiting for a staging buffer", n);
       std::memcpy(buffers_[turn], static_cast<const std::byte*>(src) + offset, n);
       check(cudaMemcpyAsync(static_cast<std::byte*>(dst) + offset, buffers_[turn], n,
-                            cudaMemcpyHostToDevice, nullptr),
+                            cudaMemcpyHostToDevice, cudaStreamPerThread),
             "upload", n);
-      check(cudaEventRecord(done_[turn], nullptr), "cudaEventRecord", n);
+      check(cudaEventRecord(done_[turn], cudaStreamPerThread), "cudaEventRecord", n);
     }
   }
 
@@ -78,7 +78,7 @@ void copy_into(const Tensor& dst, const Tensor& src) {
           bytes);
   } else {
     // Small uploads from pageable memory are staged by the driver and do not wait for the queue.
-    check(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDefault, nullptr),
+    check(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDefault, cudaStreamPerThread),
           "copy to the GPU", bytes);
   }
 }
@@ -93,7 +93,7 @@ void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, s
     return;
   }
   check(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
-                          cudaMemcpyDeviceToDevice, nullptr),
+                          cudaMemcpyDeviceToDevice, cudaStreamPerThread),
         "strided copy on the GPU", row_bytes * rows);
 }
 

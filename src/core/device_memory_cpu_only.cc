@@ -16,6 +16,13 @@ DeviceMemoryStats device_memory_stats() {
 
 void reset_device_memory_peak() {}
 
+class DevicePool {};
+std::shared_ptr<DevicePool> make_device_pool() {
+  return std::make_shared<DevicePool>();
+}
+ScopedDevicePool::ScopedDevicePool(DevicePool*) : previous_(nullptr) {}
+ScopedDevicePool::~ScopedDevicePool() = default;
+
 std::string describe_cuda_device() {
   fail(ErrorKind::kUnsupported,
        "this glimpse was built without CUDA (configure with the 'cuda' preset)");

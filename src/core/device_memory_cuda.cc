@@ -21,16 +21,34 @@ size_t round_size(size_t bytes) {
   return (bytes + kLarge - 1) / kLarge * kLarge;
 }
 
+using FreeBlocks = std::multimap<size_t, void*>;
+
+}  // namespace
+
+// Blocks of one private pool (device_memory.h): its cached free blocks; its blocks in use are in
+// the allocator's live map, marked with the pool.
+class DevicePool {
+ public:
+  ~DevicePool();
+  FreeBlocks free;
+};
+
+namespace {
+
+thread_local DevicePool* current_pool = nullptr;
+
 class CachingAllocator {
  public:
   void* allocate(size_t bytes) {
     const size_t size = round_size(bytes == 0 ? 1 : bytes);
+    DevicePool* pool = current_pool;
+    FreeBlocks& free = pool ? pool->free : free_;
     std::lock_guard lock(mutex_);
-    auto it = free_.find(size);
-    if (it != free_.end()) {
+    auto it = free.find(size);
+    if (it != free.end()) {
       void* ptr = it->second;
-      free_.erase(it);
-      track_locked(ptr, size);
+      free.erase(it);
+      track_locked(ptr, size, pool);
       return ptr;
     }
     void* ptr = nullptr;
@@ -44,7 +62,7 @@ class CachingAllocator {
       fail(ErrorKind::kLimitExceeded, "cudaMalloc of {} bytes failed: {}", size,
            cudaGetErrorString(err));
     stats_.reserved += size;
-    track_locked(ptr, size);
+    track_locked(ptr, size, pool);
     return ptr;
   }
 
@@ -53,9 +71,22 @@ class CachingAllocator {
     std::lock_guard lock(mutex_);
     auto it = live_.find(ptr);
     if (it == live_.end()) return;
-    free_.emplace(it->second, ptr);
-    stats_.in_use -= it->second;
+    (it->second.pool ? it->second.pool->free : free_).emplace(it->second.size, ptr);
+    stats_.in_use -= it->second.size;
     live_.erase(it);
+  }
+
+  // The pool's cached blocks go back to the driver; its blocks still in use return to the shared
+  // cache when they are freed.
+  void destroy_pool(DevicePool& pool) {
+    std::lock_guard lock(mutex_);
+    for (auto& [size, ptr] : pool.free) {
+      cudaFree(ptr);
+      stats_.reserved -= size;
+    }
+    pool.free.clear();
+    for (auto& [ptr, block] : live_)
+      if (block.pool == &pool) block.pool = nullptr;
   }
 
   DeviceMemoryStats stats() {
@@ -69,8 +100,8 @@ class CachingAllocator {
   }
 
  private:
-  void track_locked(void* ptr, size_t size) {
-    live_[ptr] = size;
+  void track_locked(void* ptr, size_t size, DevicePool* pool) {
+    live_[ptr] = Block{size, pool};
     stats_.in_use += size;
     stats_.peak_in_use = std::max(stats_.peak_in_use, stats_.in_use);
   }
@@ -83,9 +114,13 @@ class CachingAllocator {
     free_.clear();
   }
 
+  struct Block {
+    size_t size;
+    DevicePool* pool;  // nullptr: the shared cache
+  };
   std::mutex mutex_;
-  std::multimap<size_t, void*> free_;
-  std::unordered_map<void*, size_t> live_;
+  FreeBlocks free_;
+  std::unordered_map<void*, Block> live_;
   DeviceMemoryStats stats_;
 };
 
@@ -124,6 +159,22 @@ DeviceMemoryStats device_memory_stats() {
 
 void reset_device_memory_peak() {
   allocator().reset_peak();
+}
+
+DevicePool::~DevicePool() {
+  allocator().destroy_pool(*this);
+}
+
+std::shared_ptr<DevicePool> make_device_pool() {
+  return std::make_shared<DevicePool>();
+}
+
+ScopedDevicePool::ScopedDevicePool(DevicePool* pool) : previous_(current_pool) {
+  current_pool = pool;
+}
+
+ScopedDevicePool::~ScopedDevicePool() {
+  current_pool = previous_;
 }
 
 }  // namespace glimpse

@@ -5,11 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 #include "core/tensor.h"
 #include "model/config.h"
+#include "model/decode_graphs.h"
 
 namespace glimpse::model {
 
@@ -34,9 +36,15 @@ class KvBlockPool {
   const Tensor& keys(int64_t layer) const { return keys_[size_t(layer)]; }
   const Tensor& values(int64_t layer) const { return values_[size_t(layer)]; }
 
+  // Decode steps over this pool replay as CUDA graphs (model/decode_graphs.h) when the pool is on
+  // the GPU and decode_graphs_wanted(); use_decode_graphs(false) runs every step eagerly.
+  DecodeGraphs& decode_graphs() { return *graphs_; }
+  void use_decode_graphs(bool on);
+
  private:
   int64_t num_blocks_ = 0, block_size_ = 0;
   std::vector<Tensor> keys_, values_;
+  std::shared_ptr<DecodeGraphs> graphs_;  // captured steps hold the pool's addresses
 };
 
 // One sequence's share of a step: `ids` are the next tokens to run (a prefill chunk, or one decode

@@ -20,6 +20,9 @@ std::unique_ptr<Glm4vModel> Glm4vModel::load(const std::string& model_dir,
   const WeightPlacement place{options.device, options.matrix_dtype};
   auto impl = std::make_unique<Impl>(Impl{config, VisionTower(weights, config.vision, place),
                                           TextDecoder(weights, config.text, place)});
+  // The uploads were queued on this thread's stream; the model may be used from another thread
+  // (the scheduler's), whose stream does not wait for this one.
+  if (options.device == Device::kCUDA) synchronize_device();
   return std::unique_ptr<Glm4vModel>(new Glm4vModel(std::move(impl)));
 }
 

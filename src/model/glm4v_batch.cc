@@ -1,7 +1,8 @@
 // forward_batch (model/batch.h): one decoder pass over the tokens of several sequences. Every
 // projection sees all the step's tokens at once; per layer, one store writes the step's keys and
 // values into the pool and one paged attention reads each sequence's own blocks. The step's block
-// tables and slots are uploaded once and shared by every layer.
+// tables and slots are uploaded once and shared by every layer. Steps of decode tokens alone
+// replay as CUDA graphs on the GPU (decode_graphs.h).
 #include <cstring>
 
 #include "core/device_copy.h"
@@ -40,6 +41,9 @@ Tensor forward_batch_on_device(const Glm4vModel& model, std::span<const Sequence
   if (pool.device() != model.device())
     fail(ErrorKind::kInvalidArgument, "forward_batch: the KV pool is on the {}, the model on the {}",
          device_name(pool.device()), device_name(model.device()));
+
+  if (Tensor logits = pool.decode_graphs().run(model, chunks, pool); logits.defined())
+    return logits;
 
   // All chunks' tokens in one [total, hidden] batch; first[c] is chunk c's first row.
   std::vector<int64_t> first;

@@ -21,6 +21,11 @@ KvBlockPool::KvBlockPool(const ModelConfig& config, int64_t num_blocks, int64_t 
     keys_.push_back(Tensor::empty(shape, DType::kF32, device));
     values_.push_back(Tensor::empty(shape, DType::kF32, device));
   }
+  use_decode_graphs(decode_graphs_wanted());
+}
+
+void KvBlockPool::use_decode_graphs(bool on) {
+  graphs_ = std::make_shared<DecodeGraphs>(on && !keys_.empty() && device() == Device::kCUDA);
 }
 
 size_t KvBlockPool::bytes_per_token(const ModelConfig& config) {

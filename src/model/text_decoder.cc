@@ -100,7 +100,14 @@ Tensor TextDecoder::run_layers(Tensor hidden, const Tensor& positions,
       positions.size(1) != n)
     fail(ErrorKind::kInvalidArgument, "forward: positions must be I64 [3, {}], got {} {}", n,
          dtype_name(positions.dtype()), shape_string(positions.shape()));
-  const auto [cos, sin] = ops::rotary_tables(positions, pair_axis_, inv_freq_, device_);
+  return run_layers(std::move(hidden), ops::rotary_tables(positions, pair_axis_, inv_freq_, device_),
+                    attend);
+}
+
+Tensor TextDecoder::run_layers(Tensor hidden, const ops::RotaryTables& rotary,
+                               const AttendFn& attend) const {
+  const Tensor& cos = rotary.cos;
+  const Tensor& sin = rotary.sin;
   const float eps = float(config_.rms_norm_eps);
   // Sandwich norms: hidden += norm(attention(norm(hidden))); hidden += norm(mlp(norm(hidden))).
   // Each residual add also norms the sum for the next sub-layer (one fused op).

@@ -12,6 +12,7 @@
 #include "model/glm4v_weights.h"
 #include "model/weights.h"
 #include "ops/elementwise.h"
+#include "ops/rotary.h"
 
 namespace glimpse::model {
 
@@ -37,6 +38,8 @@ class TextDecoder {
   // The layers over `hidden` (f32 [n, hidden]) at `positions`, attention through `attend`;
   // returns the last layer's hidden states, before the final norm.
   Tensor run_layers(Tensor hidden, const Tensor& positions, const AttendFn& attend) const;
+  // The same with the rotary tables of the positions already made (on the model's device).
+  Tensor run_layers(Tensor hidden, const ops::RotaryTables& rotary, const AttendFn& attend) const;
   // Final norm and lm_head: f32 [rows, vocab] for hidden f32 [rows, hidden].
   Tensor logits(const Tensor& hidden) const;
 
@@ -44,6 +47,11 @@ class TextDecoder {
   Device device() const { return device_; }
   int64_t head_dim() const { return head_dim_; }
   float attention_scale() const;
+  // What a caller that keeps its own inputs on the GPU (model/decode_graphs) embeds and rotates
+  // with: the embedding table as stored, and each rotary pair's M-RoPE axis and frequency.
+  const Tensor& embedding_table() const { return embed_tokens_; }
+  std::span<const int32_t> rotary_pair_axis() const { return pair_axis_; }
+  std::span<const float> rotary_inv_freq() const { return inv_freq_; }
 
  private:
   struct Layer {

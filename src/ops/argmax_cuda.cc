@@ -5,13 +5,16 @@
 
 namespace glimpse::ops::cuda {
 
-
 std::vector<int32_t> argmax_rows(const Tensor& logits) {
   check_argmax_input(logits);
   check_on_gpu(logits, "argmax_rows", "logits");
   const int64_t rows = logits.size(0);
+  const int64_t slices = cuda_kernels::argmax_slices(logits.size(1));
   Tensor picked = Tensor::empty({rows}, DType::kI32, Device::kCUDA);
+  Tensor slice_values = Tensor::empty({rows, slices}, DType::kF32, Device::kCUDA);
+  Tensor slice_indices = Tensor::empty({rows, slices}, DType::kI32, Device::kCUDA);
   check_launch(cuda_kernels::argmax_rows(logits.data<float>(), rows, logits.size(1),
+                                         slice_values.data<float>(), slice_indices.data<int32_t>(),
                                          picked.data<int32_t>()),
                "argmax_rows");
   const Tensor on_host = to_device(picked, Device::kCPU);  // waits for the step

@@ -45,7 +45,7 @@ Tensor upload(std::span<const int32_t> values) {
   Tensor t = Tensor::empty({int64_t(values.size())}, DType::kI32, Device::kCUDA);
   if (!values.empty())
     check_launch(cudaMemcpyAsync(t.raw_data(), values.data(), values.size_bytes(),
-                                 cudaMemcpyHostToDevice, nullptr),
+                                 cudaMemcpyHostToDevice, cudaStreamPerThread),
                  "upload");
   return t;
 }

@@ -28,7 +28,7 @@ cuda_kernels::WeightType weight_type(DType dtype);
 // need; args.out must be set. Shared by attention.h and paged_attention.h.
 void run_attention(const cuda_kernels::AttentionArgs& args, const char* op);
 
-// A device copy of a small host array (token ids, block tables, key ranges), queued on the legacy
+// A device copy of a small host array (token ids, block tables, key ranges), queued on the thread's
 // default stream like every op: cudaMemcpyAsync stages pageable memory and returns without waiting
 // for the GPU, so the host array may die at once. The kernels that read the copy are queued before
 // the tensor is freed, and the allocator hands the block out again only to work queued after them.

@@ -14,4 +14,12 @@ void check_f32(const Tensor& t, const char* op, const char* what) {
          dtype_name(t.dtype()));
 }
 
+#if !GLIMPSE_WITH_CUDA
+OpTimer::OpTimer(const char*, const Tensor&) {}
+OpTimer::~OpTimer() = default;
+std::string op_profile_report() {
+  return {};
+}
+#endif
+
 }  // namespace glimpse::ops

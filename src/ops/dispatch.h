@@ -6,6 +6,8 @@
 #include "core/error.h"
 #include "core/tensor.h"
 
+#include <string>
+
 namespace glimpse::ops {
 
 [[noreturn]] void fail_no_cuda(const char* op);
@@ -13,12 +15,33 @@ namespace glimpse::ops {
 // Throws Error(kInvalidArgument) naming `op` and `what` unless `t` is a defined f32 tensor.
 void check_f32(const Tensor& t, const char* op, const char* what);
 
+// GPU time per op, for finding where a forward pass spends it: with GLIMPSE_PROFILE_OPS=1 every
+// CUDA op dispatched here is bracketed by two events (not while a CUDA graph is being captured),
+// grouped by op name and the rows of its first tensor. op_profile_report() waits for the GPU and
+// returns the table (empty when profiling is off). Nested ops count in both.
+class OpTimer {
+ public:
+  OpTimer(const char* op, const Tensor& first);
+  ~OpTimer();
+  OpTimer(const OpTimer&) = delete;
+  OpTimer& operator=(const OpTimer&) = delete;
+
+ private:
+  int64_t record_ = -1;
+};
+std::string op_profile_report();
+
 }  // namespace glimpse::ops
 
 #if GLIMPSE_WITH_CUDA
-#define GLIMPSE_OPS_DISPATCH(tensor, op, ...)                                  \
-  return (tensor).device() == ::glimpse::Device::kCUDA ? cuda::op(__VA_ARGS__) \
-                                                       : cpu::op(__VA_ARGS__)
+#define GLIMPSE_OPS_DISPATCH(tensor, op, ...)                            \
+  do {                                                                   \
+    if ((tensor).device() == ::glimpse::Device::kCUDA) {                 \
+      const ::glimpse::ops::OpTimer glimpse_op_timer(#op, (tensor));     \
+      return cuda::op(__VA_ARGS__);                                      \
+    }                                                                    \
+    return cpu::op(__VA_ARGS__);                                         \
+  } while (0)
 #else
 #define GLIMPSE_OPS_DISPATCH(tensor, op, ...)                                             \
   do {                                                                                    \

@@ -14,6 +14,9 @@ Tensor embedding(const Tensor& table, std::span<const int32_t> ids);
 }
 namespace cuda {
 Tensor embedding(const Tensor& table, std::span<const int32_t> ids);
+// The same with the ids already on the GPU (int32 [n]), for steps replayed as CUDA graphs: the
+// caller has checked them against the vocabulary.
+Tensor embedding_of_device_ids(const Tensor& table, const Tensor& ids);
 }
 
 // table: f32/bf16/f16 [vocab, d]. Returns f32 [ids.size(), d]; an id outside [0, vocab) throws

@@ -1,13 +1,26 @@
 #include "ops/flash_attention_cuda.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <string>
 
 #include "ops/common_cuda.h"
 
 namespace glimpse::ops::cuda {
 namespace {
 
-std::atomic<AttentionKernel> forced_kernel{AttentionKernel::kAuto};
+// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8 forces a kernel for a whole run (diagnosis: does
+// an answer change with the kernel?); tests call force_attention_kernel.
+AttentionKernel kernel_from_environment() {
+  const char* value = std::getenv("GLIMPSE_ATTENTION_KERNEL");
+  const std::string name = value ? value : "";
+  return name == "splitk"   ? AttentionKernel::kSplitK
+         : name == "flash4" ? AttentionKernel::kFlash4Warps
+         : name == "flash8" ? AttentionKernel::kFlash8Warps
+                            : AttentionKernel::kAuto;
+}
+
+std::atomic<AttentionKernel> forced_kernel{kernel_from_environment()};
 
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;

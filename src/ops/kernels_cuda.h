@@ -1,7 +1,7 @@
 // Launchers of the CUDA kernels behind cuda::X. The kernels (X_cuda.cu) see raw device pointers and
 // sizes only; validation, allocation and error reporting live in the host side (X_cuda.cc), because
 // nvcc cannot compile fmt's compile-time format strings that core/error.h uses.
-// Every launcher enqueues on the legacy default stream and returns cudaGetLastError().
+// Every launcher enqueues on the calling thread's default stream and returns cudaGetLastError().
 #pragma once
 
 #include <cuda_runtime_api.h>

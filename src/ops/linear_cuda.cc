@@ -150,7 +150,7 @@ void gemm(const void* weight, cudaDataType_t type, const void* x, const float* b
   const LtContext& context = lt_context();
   check_cublas(cublasLtMatmul(context.handle, plan.op, &alpha, weight, plan.a, x, plan.b, &beta, y,
                               plan.d, y, plan.d, &plan.algo, context.workspace, kWorkspaceBytes,
-                              nullptr),
+                              cudaStreamPerThread),
                "cublasLtMatmul");
 }
 

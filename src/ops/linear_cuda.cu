@@ -1,7 +1,7 @@
 // The decode side of linear: y = x·Wᵀ (+ b) for at most kMatvecMaxRows input rows, memory-bound on
 // the weight (out·in elements read once, rows·in·4 B of x re-read from cache by every warp, so
-// 2·rows FLOPs per weight element). One warp per output feature, 16-byte weight loads, f32 products
-// of the upcast weights (exact, as the CPU op). Prefill goes to cuBLASLt (linear_cuda.cc).
+// 2·rows FLOPs per weight element). One warp per four output features, 16-byte weight loads, f32
+// products of the upcast weights (as the CPU op). Prefill goes to cuBLASLt (linear_cuda.cc).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -48,47 +48,69 @@ __device__ inline void load8(const __half* w, float out[8]) {
   }
 }
 
-template <typename W>
+// Warp w computes output features [R·w, R·w + R): each x chunk it loads serves R weight rows. With
+// one feature per warp every warp re-read all of x from L1/L2 (twice the weight's bytes, in f32);
+// four per warp took q/k/v from 24.1 to 19.8 µs and gate_up from 86.4 to 82.8 µs on the H100.
+template <typename W, int R>
 __global__ void __launch_bounds__(kWarps * 32)
     matvec_kernel(const float* __restrict__ x, int rows, const W* __restrict__ weight,
                   int64_t out_features, int64_t in_features, const float* __restrict__ bias,
                   float* __restrict__ y, bool vec) {
   const int lane = threadIdx.x & 31;
-  const int64_t o = int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5);
-  if (o >= out_features) return;
-  const W* w_row = weight + o * in_features;
-  float acc[kMatvecMaxRows];
+  const int64_t o0 = (int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * R;
+  if (o0 >= out_features) return;
+  const int here = out_features - o0 < R ? int(out_features - o0) : R;  // features of this warp
+  float acc[kMatvecMaxRows][R];
 #pragma unroll
-  for (int r = 0; r < kMatvecMaxRows; ++r) acc[r] = 0.0f;
+  for (int r = 0; r < kMatvecMaxRows; ++r)
+#pragma unroll
+    for (int j = 0; j < R; ++j) acc[r][j] = 0.0f;
   if (vec) {  // in_features % 8 == 0, rows 16-byte aligned
-#pragma unroll 4
+#pragma unroll 2
     for (int64_t i = lane * 8; i < in_features; i += 32 * 8) {
-      float w[8];
-      load8(w_row + i, w);
+      float w[R][8];
+#pragma unroll
+      for (int j = 0; j < R; ++j) {
+        if (j < here) {
+          load8(weight + (o0 + j) * in_features + i, w[j]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; ++e) w[j][e] = 0.0f;
+        }
+      }
 #pragma unroll
       for (int r = 0; r < kMatvecMaxRows; ++r) {
         if (r >= rows) break;
         const float4* xr = reinterpret_cast<const float4*>(x + r * in_features + i);
         const float4 a = xr[0], b = xr[1];
-        acc[r] += w[0] * a.x + w[1] * a.y + w[2] * a.z + w[3] * a.w + w[4] * b.x + w[5] * b.y +
-                  w[6] * b.z + w[7] * b.w;
+#pragma unroll
+        for (int j = 0; j < R; ++j)
+          acc[r][j] += w[j][0] * a.x + w[j][1] * a.y + w[j][2] * a.z + w[j][3] * a.w +
+                       w[j][4] * b.x + w[j][5] * b.y + w[j][6] * b.z + w[j][7] * b.w;
       }
     }
   } else {
     for (int64_t i = lane; i < in_features; i += 32) {
-      const float w = to_f32(w_row[i]);
+      float w[R];
+#pragma unroll
+      for (int j = 0; j < R; ++j) w[j] = j < here ? to_f32(weight[(o0 + j) * in_features + i]) : 0.0f;
 #pragma unroll
       for (int r = 0; r < kMatvecMaxRows; ++r) {
         if (r >= rows) break;
-        acc[r] += w * x[r * in_features + i];
+        const float xv = x[r * in_features + i];
+#pragma unroll
+        for (int j = 0; j < R; ++j) acc[r][j] += w[j] * xv;
       }
     }
   }
 #pragma unroll
   for (int r = 0; r < kMatvecMaxRows; ++r) {
     if (r >= rows) break;
-    const float sum = warp_sum(acc[r]);
-    if (lane == 0) y[r * out_features + o] = sum + (bias ? bias[o] : 0.0f);
+#pragma unroll
+    for (int j = 0; j < R; ++j) {
+      const float sum = warp_sum(acc[r][j]);
+      if (lane == 0 && j < here) y[r * out_features + o0 + j] = sum + (bias ? bias[o0 + j] : 0.0f);
+    }
   }
 }
 
@@ -112,9 +134,16 @@ void launch_matvec(const float* x, int64_t rows, const void* weight, int64_t out
                    int64_t in_features, const float* bias, float* y) {
   const W* w = static_cast<const W*>(weight);
   const bool vec = in_features % 8 == 0 && aligned16(x, w);
-  const unsigned blocks = unsigned((out_features + kWarps - 1) / kWarps);
-  matvec_kernel<W>
-      <<<blocks, kWarps * 32>>>(x, int(rows), w, out_features, in_features, bias, y, vec);
+  constexpr int kFeaturesPerWarp = 4;
+  if (vec) {
+    const int64_t per_block = int64_t(kWarps) * kFeaturesPerWarp;
+    matvec_kernel<W, kFeaturesPerWarp><<<unsigned((out_features + per_block - 1) / per_block),
+                                         kWarps * 32>>>(x, int(rows), w, out_features, in_features,
+                                                        bias, y, vec);
+  } else {
+    matvec_kernel<W, 1><<<unsigned((out_features + kWarps - 1) / kWarps), kWarps * 32>>>(
+        x, int(rows), w, out_features, in_features, bias, y, vec);
+  }
 }
 
 }  // namespace

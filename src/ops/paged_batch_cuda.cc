@@ -66,7 +66,7 @@ Tensor paged_attention_batch(const Tensor& q, const Tensor& k_pool, const Tensor
                                batch.cached_tokens(s), scale);
     if (batch.sequences == 1) return attended;  // the whole step: no copy
     check_launch(cudaMemcpyAsync(out.slice_rows(first, first + n).raw_data(), attended.raw_data(),
-                                 attended.nbytes(), cudaMemcpyDeviceToDevice, nullptr),
+                                 attended.nbytes(), cudaMemcpyDeviceToDevice, cudaStreamPerThread),
                  op);
   }
   return out;

@@ -338,11 +338,22 @@ DecodeLaunch decode_launch(const PagedDecodeArgs& a, bool vec) {
   launch.smem = size_t(decode_smem_floats(kWarps * hpw, dp)) * sizeof(float);
   static std::mutex mutex;
   static std::vector<DecodeLaunch> known;
+  // The limit each kernel was last raised to: it only ever goes up, since a launch planned
+  // earlier with more shared memory must stay legal (lowering it for a smaller head size made
+  // the next launch of a larger one fail with cudaErrorInvalidValue).
+  static std::vector<std::pair<DecodeKernel, size_t>> raised;
   const std::lock_guard<std::mutex> lock(mutex);
   for (const DecodeLaunch& k : known)
     if (k.kernel == launch.kernel && k.smem == launch.smem) return k;
-  launch.status = cudaFuncSetAttribute(launch.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                       int(launch.smem));
+  auto limit = std::find_if(raised.begin(), raised.end(),
+                            [&](const auto& r) { return r.first == launch.kernel; });
+  if (limit == raised.end()) limit = raised.insert(raised.end(), {launch.kernel, 0});
+  launch.status = cudaSuccess;
+  if (launch.smem > limit->second) {
+    launch.status = cudaFuncSetAttribute(
+        launch.kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(launch.smem));
+    if (launch.status == cudaSuccess) limit->second = launch.smem;
+  }
   if (launch.status == cudaSuccess)
     launch.status = cudaOccupancyMaxActiveBlocksPerMultiprocessor(&launch.per_sm, launch.kernel,
                                                                   kThreads, launch.smem);

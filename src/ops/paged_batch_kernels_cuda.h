@@ -1,6 +1,6 @@
 // Launchers of the serving-step kernels (paged_batch_cuda.cu) behind cuda::store_kv and
 // cuda::paged_attention_batch (paged_batch_cuda.cc). Raw device pointers and sizes only; every
-// launcher enqueues on the legacy default stream and returns cudaGetLastError().
+// launcher enqueues on the calling thread's default stream and returns cudaGetLastError().
 #pragma once
 
 #include <cuda_runtime_api.h>

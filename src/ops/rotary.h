@@ -29,6 +29,10 @@ namespace cuda {
 void rotary_inplace(Tensor& x, const Tensor& cos, const Tensor& sin, RotaryLayout layout);
 RotaryTables rotary_tables(const Tensor& positions, std::span<const int32_t> pair_axis,
                            std::span<const float> inv_freq);
+// The same with every input already on the GPU (positions int64 [axes, n], pair_axis int32
+// [pairs], inv_freq f32 [pairs]), for steps replayed as CUDA graphs.
+RotaryTables rotary_tables_on_device(const Tensor& positions, const Tensor& pair_axis,
+                                     const Tensor& inv_freq);
 }  // namespace cuda
 
 // x: f32 [tokens, heads, head_dim]; cos, sin: f32 [tokens, rotary_dim/2], the angle of each pair.

@@ -45,4 +45,27 @@ RotaryTables rotary_tables(const Tensor& positions, std::span<const int32_t> pai
   return t;
 }
 
+RotaryTables rotary_tables_on_device(const Tensor& positions, const Tensor& pair_axis,
+                                     const Tensor& inv_freq) {
+  const int64_t pairs = inv_freq.numel();
+  if (positions.dtype() != DType::kI64 || positions.dim() != 2 || pair_axis.dtype() != DType::kI32 ||
+      inv_freq.dtype() != DType::kF32 || pair_axis.numel() != pairs)
+    fail(ErrorKind::kInvalidArgument,
+         "rotary_tables: positions I64 [axes, n], pair_axis I32 and inv_freq F32 of one length "
+         "expected, got {}, {} and {}",
+         shape_string(positions.shape()), shape_string(pair_axis.shape()),
+         shape_string(inv_freq.shape()));
+  for (const Tensor* t : {&positions, &pair_axis, &inv_freq})
+    check_on_gpu(*t, "rotary_tables", "input");
+  const int64_t n = positions.size(1);
+  RotaryTables t{Tensor::empty({n, pairs}, DType::kF32, Device::kCUDA),
+                 Tensor::empty({n, pairs}, DType::kF32, Device::kCUDA)};
+  if (n == 0 || pairs == 0) return t;
+  check_launch(cuda_kernels::rotary_tables(positions.data<int64_t>(), pair_axis.data<int32_t>(),
+                                           inv_freq.data<float>(), t.cos.data<float>(),
+                                           t.sin.data<float>(), n, int(pairs)),
+               "rotary_tables");
+  return t;
+}
+
 }  // namespace glimpse::ops::cuda

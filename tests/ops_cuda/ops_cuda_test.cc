@@ -127,7 +127,10 @@ INSTANTIATE_TEST_SUITE_P(
         LinearCase{DType::kBF16, 129, 512, 96, false}, LinearCase{DType::kF16, 2, 512, 130, true},
         LinearCase{DType::kF16, 64, 512, 256, true},
         LinearCase{DType::kBF16, 17, 72, 40, false},   // 144-byte rows
-        LinearCase{DType::kBF16, 20, 67, 45, true}));  // 134-byte rows
+        LinearCase{DType::kBF16, 20, 67, 45, true},    // 134-byte rows
+        // q/k/v-sized (four features a warp), a long row of few features, f32 weights.
+        LinearCase{DType::kBF16, 1, 4096, 4608, true}, LinearCase{DType::kBF16, 3, 13696, 256, false},
+        LinearCase{DType::kF32, 8, 1024, 64, true}));
 
 // --- norms, element-wise, rotary, softmax ------------------------------------------------------
 
@@ -285,6 +288,12 @@ TEST(ArgmaxCuda, MatchesCpuAndFlagsNan) {
   EXPECT_EQ(argmax_rows(gpu(logits)), cpu::argmax_rows(logits));
   logits.data<float>()[20 * 151552 + 9] = NAN;
   EXPECT_THROW(argmax_rows(gpu(logits)), Error);
+  // A vocabulary that is no multiple of the kernel's slices, a row of -inf (index 0, as the CPU),
+  // and the maximum in the last element.
+  Tensor small = random_host({4, 5003}, 3.0f);
+  for (int64_t i = 0; i < 5003; ++i) small.data<float>()[2 * 5003 + i] = -INFINITY;
+  small.data<float>()[3 * 5003 + 5002] = 1e6f;
+  EXPECT_EQ(argmax_rows(gpu(small)), cpu::argmax_rows(small));
 }
 
 TEST(SoftmaxCuda, MatchesCpuOnLargeLogits) {

@@ -185,11 +185,29 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
       >/dev/null 2>"$RUN/trace_$c.txt"
     "$PY" tools/device/step_trace.py --sequences $c "$RUN/trace_$c.txt"
   done
+  stage bench_eager
+  # The same single request with every decode step run eagerly (no CUDA graphs), for the difference.
+  GLIMPSE_CUDA_GRAPHS=0 "${BENCH[@]}" --resolution 512x512 --concurrency 1 -r 3 \
+    --json "$RUN/bench_eager.json" | grep -E '^\| (image|512x512) ' | head -3
+  STATUS[bench_eager]=${PIPESTATUS[0]}
+  stage op_profile
+  # GPU time op by op (GLIMPSE_PROFILE_OPS; eager steps, so every op is seen): one request after one
+  # warm-up, at each resolution.
+  for res in 512x512 1920x1080; do
+    GLIMPSE_PROFILE_OPS=1 GLIMPSE_CUDA_GRAPHS=0 "${BENCH[@]}" --resolution $res --concurrency 1 \
+      -n 1 -r 1 >/dev/null 2>"$RUN/op_profile_$res.txt"
+    echo "-- op profile $res"
+    grep -A28 'GPU time per op' "$RUN/op_profile_$res.txt"
+  done
   stage serve_stream
   # `glimpse serve --device cuda` answering a streamed chat request with an image (the bundled model).
   "$BIN/glimpse" serve --device "$GDEV" --port 7861 >"$RUN/serve.log" 2>&1 &
   SERVE_PID=$!
-  "$PY" tools/device/stream_check.py --url http://127.0.0.1:7861 --image tests/golden/images/photo_256x171.jpg
+  # The bundled demo model on one of its documented examples (docs/demo-model.md), greedy: the
+  # answer must be exact, so the GPU path (decode graphs included) is checked end to end.
+  "$PY" tools/device/stream_check.py --url http://127.0.0.1:7861 \
+    --image models/glimpse-demo/examples/003.png --prompt "Describe the image." \
+    --expect "a red triangle, a red circle and a yellow square."
   STATUS[serve_stream]=$?
   kill -TERM $SERVE_PID 2>/dev/null; wait $SERVE_PID 2>/dev/null
   tail -3 "$RUN/serve.log"

@@ -1,6 +1,7 @@
 """A streamed chat completion with an image against a running glimpse server: waits for /ready,
 sends one OpenAI request with stream=true and an image_url data URL, and checks the SSE stream
-(role, content chunks, finish_reason, [DONE]). Exit 0 on success. Standard library only."""
+(role, content chunks, finish_reason, [DONE]); with --expect, greedy (temperature 0) and the whole
+answer must equal it. Exit 0 on success. Standard library only."""
 
 import argparse
 import base64
@@ -15,6 +16,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--url", required=True)
     parser.add_argument("--image", required=True)
+    parser.add_argument("--prompt", default="Describe the image.")
+    parser.add_argument("--expect", help="the exact answer (the request is then greedy)")
     parser.add_argument("--timeout", type=float, default=120)
     args = parser.parse_args()
 
@@ -34,14 +37,19 @@ def main() -> int:
     with urllib.request.urlopen(args.url + "/v1/models", timeout=10) as r:
         model = json.load(r)["data"][0]["id"]
     image = base64.b64encode(open(args.image, "rb").read()).decode()
+    mime = "image/png" if args.image.endswith(".png") else "image/jpeg"
     body = {
         "model": model,
         "stream": True,
         "max_tokens": 16,
         "messages": [{"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + image}},
-            {"type": "text", "text": "Describe the image."}]}],
+            {"type": "image_url", "image_url": {"url": f"data:{mime};base64," + image}},
+            {"type": "text", "text": args.prompt}]}],
     }
+    if args.expect is not None:  # as the demo model was trained: greedy, no thinking block
+        body["temperature"] = 0
+        body["max_tokens"] = 64
+        body["chat_template_kwargs"] = {"enable_thinking": False}
     request = urllib.request.Request(args.url + "/v1/chat/completions", json.dumps(body).encode(),
                                      {"Content-Type": "application/json"})
     start = time.time()
@@ -66,6 +74,9 @@ def main() -> int:
             text += piece
             finish = choice.get("finish_reason") or finish
     ok = done and finish is not None and first is not None
+    if args.expect is not None and text.strip() != args.expect:
+        print(f"stream_check: expected {args.expect!r}")
+        ok = False
     print(f"stream_check: {'ok' if ok else 'FAILED'}: first content after "
           f"{first if first is None else round(first * 1000, 1)} ms, finish {finish}, "
           f"[DONE] {done}, text {text!r}")
