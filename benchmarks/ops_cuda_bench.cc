@@ -241,7 +241,9 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   };
   // Decode: one token against a kContext-token cache.
   linear_case("linear qkv (decode)", 1, kHidden, kHidden + 2 * kKvHeads * kHeadDim, DType::kBF16);
+  linear_case("linear o (decode)", 1, kHidden, kHidden, DType::kBF16);
   linear_case("linear gate_up (decode)", 1, kHidden, 2 * kFfn, DType::kBF16);
+  linear_case("linear down (decode)", 1, kFfn, kHidden, DType::kBF16);
   linear_case("linear lm_head (decode)", 1, kHidden, kVocab, DType::kBF16);
   cases.push_back({"rms_norm (decode)", fmt::format("[1, {}]", kHidden), 3 * kHidden * f,
                    4.0 * kHidden, false, [&fill] {
@@ -514,8 +516,10 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
 }  // namespace
 }  // namespace glimpse
 
-int main() {
+// ops_cuda_bench [SUBSTRING]: only the cases whose name contains SUBSTRING.
+int main(int argc, char** argv) {
   using namespace glimpse;
+  const std::string only = argc > 1 ? argv[1] : "";
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "device");
   const RandomFill fill;
@@ -531,6 +535,7 @@ int main() {
   std::printf("cuBLASLt f32 GEMM 8192^3 (CUDA cores): %.1f TFLOP/s\n\n", ceil.f32_rate / 1e12);
   std::printf("| op | shape | MB moved | GFLOP | median us | floor us (bound) | floor/time |\n");
   std::printf("| --- | --- | --- | --- | --- | --- | --- |\n");
-  for (const auto& c : op_cases(fill)) run_case(c, ceil);
+  for (const auto& c : op_cases(fill))
+    if (c.name.find(only) != std::string::npos) run_case(c, ceil);
   return 0;
 }

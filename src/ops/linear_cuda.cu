@@ -1,9 +1,13 @@
 // The decode side of linear: y = x·Wᵀ (+ b) for at most kMatvecMaxRows input rows, memory-bound on
 // the weight (out·in elements read once, rows·in·4 B of x re-read from cache by every warp, so
-// 2·rows FLOPs per weight element). One warp per four output features, 16-byte weight loads, f32
-// products of the upcast weights (as the CPU op). Prefill goes to cuBLASLt (linear_cuda.cc).
+// 2·rows FLOPs per weight element). One warp per two output features (matvec_shape), 16-byte
+// weight loads, f32 products of the upcast weights (as the CPU op). Prefill goes to cuBLASLt
+// (linear_cuda.cc).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "ops/common_cuda.cuh"
 #include "ops/kernels_cuda.h"
@@ -11,7 +15,7 @@
 namespace glimpse::ops::cuda_kernels {
 namespace {
 
-constexpr int kWarps = 8;
+constexpr int kMaxWarps = 8;  // per block
 
 __device__ inline float to_f32(float w) {
   return w;
@@ -49,15 +53,14 @@ __device__ inline void load8(const __half* w, float out[8]) {
 }
 
 // Warp w computes output features [R·w, R·w + R): each x chunk it loads serves R weight rows. With
-// one feature per warp every warp re-read all of x from L1/L2 (twice the weight's bytes, in f32);
-// four per warp took q/k/v from 24.1 to 19.8 µs and gate_up from 86.4 to 82.8 µs on the H100.
+// one feature per warp every warp re-read all of x from L1/L2 (twice the weight's bytes, in f32).
 template <typename W, int R>
-__global__ void __launch_bounds__(kWarps * 32)
+__global__ void __launch_bounds__(kMaxWarps * 32)
     matvec_kernel(const float* __restrict__ x, int rows, const W* __restrict__ weight,
                   int64_t out_features, int64_t in_features, const float* __restrict__ bias,
                   float* __restrict__ y, bool vec) {
   const int lane = threadIdx.x & 31;
-  const int64_t o0 = (int64_t(blockIdx.x) * kWarps + (threadIdx.x >> 5)) * R;
+  const int64_t o0 = (int64_t(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5)) * R;
   if (o0 >= out_features) return;
   const int here = out_features - o0 < R ? int(out_features - o0) : R;  // features of this warp
   float acc[kMatvecMaxRows][R];
@@ -129,20 +132,50 @@ __global__ void to_half_kernel(const float* __restrict__ src, H* __restrict__ ds
     round_to(src[i], dst + i);
 }
 
+// Output features per warp and warps per block: 2 and 4 unless GLIMPSE_MATVEC="R,W" says otherwise
+// (R in 1, 2, 4, 8; W in 1..8), read once. tools/device/matvec_sweep.sh times the choices; on the
+// H100 2,4 was fastest over a decoder layer's four matvecs and the lm_head (570 µs; 4,8: 580; 8,x:
+// 680-690) and took decode from 7.83 to 7.60 ms/token. Every row is summed by one warp in the same
+// order whatever the shape; the op and golden tests passed under 2,4 on the H100.
+struct MatvecShape {
+  int features_per_warp = 2, warps = 4;
+};
+MatvecShape matvec_shape() {
+  static const MatvecShape shape = [] {
+    MatvecShape s;
+    int r = 0, w = 0;
+    if (const char* value = std::getenv("GLIMPSE_MATVEC");
+        value && std::sscanf(value, "%d,%d", &r, &w) == 2 && (r == 1 || r == 2 || r == 4 || r == 8) &&
+        w >= 1 && w <= kMaxWarps)
+      s = {r, w};
+    return s;
+  }();
+  return shape;
+}
+
+template <typename W, int R>
+void launch_matvec_rows(const float* x, int64_t rows, const W* w, int64_t out_features,
+                        int64_t in_features, const float* bias, float* y, bool vec, int warps) {
+  const int64_t per_block = int64_t(warps) * R;
+  matvec_kernel<W, R><<<unsigned((out_features + per_block - 1) / per_block), warps * 32>>>(
+      x, int(rows), w, out_features, in_features, bias, y, vec);
+}
+
 template <typename W>
 void launch_matvec(const float* x, int64_t rows, const void* weight, int64_t out_features,
                    int64_t in_features, const float* bias, float* y) {
   const W* w = static_cast<const W*>(weight);
   const bool vec = in_features % 8 == 0 && aligned16(x, w);
-  constexpr int kFeaturesPerWarp = 4;
-  if (vec) {
-    const int64_t per_block = int64_t(kWarps) * kFeaturesPerWarp;
-    matvec_kernel<W, kFeaturesPerWarp><<<unsigned((out_features + per_block - 1) / per_block),
-                                         kWarps * 32>>>(x, int(rows), w, out_features, in_features,
-                                                        bias, y, vec);
-  } else {
-    matvec_kernel<W, 1><<<unsigned((out_features + kWarps - 1) / kWarps), kWarps * 32>>>(
-        x, int(rows), w, out_features, in_features, bias, y, vec);
+  const MatvecShape shape = matvec_shape();
+  switch (vec ? shape.features_per_warp : 1) {
+    case 1:
+      return launch_matvec_rows<W, 1>(x, rows, w, out_features, in_features, bias, y, vec, shape.warps);
+    case 2:
+      return launch_matvec_rows<W, 2>(x, rows, w, out_features, in_features, bias, y, vec, shape.warps);
+    case 4:
+      return launch_matvec_rows<W, 4>(x, rows, w, out_features, in_features, bias, y, vec, shape.warps);
+    default:
+      return launch_matvec_rows<W, 8>(x, rows, w, out_features, in_features, bias, y, vec, shape.warps);
   }
 }
 

@@ -128,7 +128,7 @@ INSTANTIATE_TEST_SUITE_P(
         LinearCase{DType::kF16, 64, 512, 256, true},
         LinearCase{DType::kBF16, 17, 72, 40, false},   // 144-byte rows
         LinearCase{DType::kBF16, 20, 67, 45, true},    // 134-byte rows
-        // q/k/v-sized (four features a warp), a long row of few features, f32 weights.
+        // q/k/v-sized (several features a warp), a long row of few features, f32 weights.
         LinearCase{DType::kBF16, 1, 4096, 4608, true}, LinearCase{DType::kBF16, 3, 13696, 256, false},
         LinearCase{DType::kF32, 8, 1024, 64, true}));
 
