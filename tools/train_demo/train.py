@@ -225,7 +225,11 @@ def plot_loss(losses: list[float], path: Path, title: str, boundaries: list[int]
 
 
 def save_model(model, out_dir: Path, special_ids: dict[str, int]) -> None:
-    model.to(torch.bfloat16).save_pretrained(str(out_dir))
+    model.to(torch.bfloat16)
+    # A model loaded in fp32 (--init-from) keeps "float32" in its sub-configs otherwise.
+    for sub in (model.config.text_config, model.config.vision_config):
+        sub.dtype = torch.bfloat16
+    model.save_pretrained(str(out_dir))
     recipe.write_generation_config(out_dir, special_ids)  # replaces the default one save_pretrained wrote
 
 
