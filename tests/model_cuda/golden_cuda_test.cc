@@ -196,57 +196,73 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenCuda, ::testing::ValuesIn(golden_cases())
                            return param_info.param.id;
                          });
 
+// One golden case as a serving sequence: its prompt, M-RoPE positions, image embeddings (undefined
+// without images), the reference's greedy tokens, and the KV blocks it is given.
+struct BatchSequence {
+  std::vector<int32_t> ids, greedy, table;
+  MropePositions positions;
+  Tensor vision;
+};
+
+BatchSequence load_sequence(const Glm4vModel& model, const GoldenCase& c) {
+  BatchSequence s;
+  s.ids = parity::read_ids(file(c, "input_ids"));
+  const std::vector<ImageInput> images = read_images(c);
+  std::vector<ImageGrid> grids;
+  for (const ImageInput& image : images) grids.push_back(image.grid);
+  s.positions = model.rope_positions(s.ids, grids);
+  if (!images.empty()) s.vision = model.encode_images(images);
+  const nlohmann::json greedy = read_greedy(c);  // kept: the loop must not outlive it
+  for (const auto& step : greedy.at("steps")) s.greedy.push_back(step.at("token"));
+  return s;
+}
+
+SequenceChunk prefill_chunk(const BatchSequence& s) {
+  SequenceChunk chunk;
+  chunk.ids = s.ids;
+  chunk.positions = s.positions.positions;
+  chunk.block_table = s.table;
+  chunk.image_embeds = s.vision.defined() ? &s.vision : nullptr;
+  chunk.want_logits = true;
+  return chunk;
+}
+
+// Decode step k of s: its k-th greedy token after the prompt and k tokens before it.
+SequenceChunk decode_chunk(const BatchSequence& s, int64_t k) {
+  SequenceChunk chunk;
+  chunk.ids = std::span<const int32_t>(s.greedy).subspan(size_t(k), 1);
+  chunk.positions = parity::decode_position(s.positions.next_position + k);
+  chunk.block_table = s.table;
+  chunk.cached_tokens = int64_t(s.ids.size()) + k;
+  chunk.want_logits = true;
+  return chunk;
+}
+
 // Every case of one golden model through forward_batch on the GPU: one step prefills all prompts
 // (blocks of 16 interleaved across sequences), a second step decodes the reference's first greedy
 // token of each. Returns the prefill logits and the decode logits of every case, in case order.
 std::vector<std::pair<Tensor, Tensor>> run_batched(const Glm4vModel& model,
                                                    const std::vector<GoldenCase>& cases) {
-  struct Sequence {
-    std::vector<int32_t> ids, next;
-    MropePositions positions;
-    Tensor vision;
-    std::vector<int32_t> table;
-  };
   constexpr int64_t kBlock = 16;
-  std::vector<Sequence> seqs(cases.size());
+  std::vector<BatchSequence> seqs;
   int64_t total_blocks = 0;
-  for (size_t i = 0; i < cases.size(); ++i) {
-    Sequence& s = seqs[i];
-    s.ids = parity::read_ids(file(cases[i], "input_ids"));
-    const std::vector<ImageInput> images = read_images(cases[i]);
-    std::vector<ImageGrid> grids;
-    for (const ImageInput& image : images) grids.push_back(image.grid);
-    s.positions = model.rope_positions(s.ids, grids);
-    if (!images.empty()) s.vision = model.encode_images(images);
-    s.next = {read_greedy(cases[i]).at("steps")[0].at("token").get<int32_t>()};
-    total_blocks += (int64_t(s.ids.size()) + 1 + kBlock - 1) / kBlock;
+  for (const GoldenCase& c : cases) {
+    seqs.push_back(load_sequence(model, c));
+    total_blocks += (int64_t(seqs.back().ids.size()) + 1 + kBlock - 1) / kBlock;
   }
   // Block b goes to the sequences round-robin, so every table is scattered over the pool.
   for (int32_t b = 0, i = 0; b < int32_t(total_blocks); i = (i + 1) % int32_t(seqs.size())) {
-    Sequence& s = seqs[size_t(i)];
+    BatchSequence& s = seqs[size_t(i)];
     if (int64_t(s.table.size()) * kBlock < int64_t(s.ids.size()) + 1) s.table.push_back(b++);
   }
   KvBlockPool pool(model.config(), total_blocks, kBlock, Device::kCUDA);
 
-  std::vector<SequenceChunk> prefill(seqs.size()), decode(seqs.size());
-  std::vector<Tensor> decode_positions;
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    const Sequence& s = seqs[i];
-    prefill[i].ids = s.ids;
-    prefill[i].positions = s.positions.positions;
-    prefill[i].block_table = s.table;
-    prefill[i].image_embeds = s.vision.defined() ? &s.vision : nullptr;
-    prefill[i].want_logits = true;
-    decode_positions.push_back(parity::decode_position(s.positions.next_position));
+  std::vector<SequenceChunk> prefill, decode;
+  for (const BatchSequence& s : seqs) {
+    prefill.push_back(prefill_chunk(s));
+    decode.push_back(decode_chunk(s, 0));
   }
   const Tensor first = host_f32(forward_batch(model, prefill, pool));
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    decode[i].ids = seqs[i].next;
-    decode[i].positions = decode_positions[i];
-    decode[i].block_table = seqs[i].table;
-    decode[i].cached_tokens = int64_t(seqs[i].ids.size());
-    decode[i].want_logits = true;
-  }
   const Tensor second = host_f32(forward_batch(model, decode, pool));
   std::vector<std::pair<Tensor, Tensor>> out;
   for (size_t i = 0; i < seqs.size(); ++i)
@@ -295,48 +311,22 @@ TEST_P(GoldenCudaBatch, PagedBatchF32MatchesCpu) {
 std::pair<std::vector<Tensor>, DecodeGraphStats> run_decode_steps(
     const Glm4vModel& model, const std::vector<GoldenCase>& cases, int64_t steps, bool graphs) {
   constexpr int64_t kBlock = 16;
-  struct Sequence {
-    std::vector<int32_t> ids, greedy, table;
-    MropePositions positions;
-    Tensor vision;
-  };
-  std::vector<Sequence> seqs(cases.size());
+  std::vector<BatchSequence> seqs;
   int32_t next_block = 0;
-  for (size_t i = 0; i < cases.size(); ++i) {
-    Sequence& s = seqs[i];
-    s.ids = parity::read_ids(file(cases[i], "input_ids"));
-    const std::vector<ImageInput> images = read_images(cases[i]);
-    std::vector<ImageGrid> grids;
-    for (const ImageInput& image : images) grids.push_back(image.grid);
-    s.positions = model.rope_positions(s.ids, grids);
-    if (!images.empty()) s.vision = model.encode_images(images);
-    const nlohmann::json greedy = read_greedy(cases[i]);  // kept: the loop must not outlive it
-    for (const auto& step : greedy.at("steps")) s.greedy.push_back(step.at("token"));
-    if (int64_t(s.greedy.size()) < steps) ADD_FAILURE() << cases[i].id << ": too few greedy steps";
+  for (const GoldenCase& c : cases) {
+    BatchSequence& s = seqs.emplace_back(load_sequence(model, c));
+    if (int64_t(s.greedy.size()) < steps) ADD_FAILURE() << c.id << ": too few greedy steps";
     s.greedy.resize(size_t(steps));
     while (int64_t(s.table.size()) * kBlock < int64_t(s.ids.size()) + steps)
       s.table.push_back(next_block++);
   }
   KvBlockPool pool(model.config(), next_block, kBlock, Device::kCUDA);
   pool.use_decode_graphs(graphs);
-  std::vector<SequenceChunk> chunks(seqs.size());
-  for (size_t i = 0; i < seqs.size(); ++i) {
-    chunks[i].ids = seqs[i].ids;
-    chunks[i].positions = seqs[i].positions.positions;
-    chunks[i].block_table = seqs[i].table;
-    chunks[i].image_embeds = seqs[i].vision.defined() ? &seqs[i].vision : nullptr;
-    chunks[i].want_logits = true;
-  }
+  std::vector<SequenceChunk> chunks;
+  for (const BatchSequence& s : seqs) chunks.push_back(prefill_chunk(s));
   std::vector<Tensor> logits{host_f32(forward_batch(model, chunks, pool))};
   for (int64_t k = 0; k < steps; ++k) {
-    for (size_t i = 0; i < seqs.size(); ++i) {
-      chunks[i] = SequenceChunk{};
-      chunks[i].ids = std::span<const int32_t>(seqs[i].greedy).subspan(size_t(k), 1);
-      chunks[i].positions = parity::decode_position(seqs[i].positions.next_position + k);
-      chunks[i].block_table = seqs[i].table;
-      chunks[i].cached_tokens = int64_t(seqs[i].ids.size()) + k;
-      chunks[i].want_logits = true;
-    }
+    for (size_t i = 0; i < seqs.size(); ++i) chunks[i] = decode_chunk(seqs[i], k);
     logits.push_back(host_f32(forward_batch(model, chunks, pool)));
   }
   return {logits, pool.decode_graphs().stats()};
