@@ -3,10 +3,10 @@
 // is therefore a drop-in: define cuda::X in X_cuda.cu, nothing else changes.
 #pragma once
 
+#include <string>
+
 #include "core/error.h"
 #include "core/tensor.h"
-
-#include <string>
 
 namespace glimpse::ops {
 
