@@ -9,7 +9,7 @@
 #include "core/npy.h"
 #include "model/batch.h"
 #include "model/glm4v.h"
-#include "golden_images.h"
+#include "golden_inputs.h"
 
 namespace glimpse::model {
 namespace {
@@ -31,16 +31,6 @@ std::vector<int32_t> read_ids(const std::string& case_id) {
   const Tensor ids = read_npy(kGolden + "cases/" + case_id + "/input_ids.npy");
   std::vector<int32_t> out;
   for (int64_t i = 0; i < ids.numel(); ++i) out.push_back(int32_t(ids.data<int64_t>()[i]));
-  return out;
-}
-
-Tensor columns(const Tensor& positions, int64_t begin, int64_t end) {
-  const int64_t n = positions.size(1);
-  Tensor out = Tensor::empty({3, end - begin}, DType::kI64);
-  for (int64_t axis = 0; axis < 3; ++axis)
-    for (int64_t i = begin; i < end; ++i)
-      out.data<int64_t>()[axis * (end - begin) + i - begin] =
-          positions.data<int64_t>()[axis * n + i];
   return out;
 }
 
@@ -95,7 +85,7 @@ TEST(Glm4vBatch, PagedBatchMatchesSingleSequenceForward) {
   split += 3;
   std::vector<SequenceChunk> step1(2);
   step1[0].ids = all_a.first(size_t(split));
-  step1[0].positions = columns(pos_a.positions, 0, split);
+  step1[0].positions = testing::position_columns(pos_a.positions, 0, split);
   step1[0].block_table = table_a;
   step1[0].image_embeds = &vision;
   step1[1].ids = ids_b;
@@ -109,7 +99,7 @@ TEST(Glm4vBatch, PagedBatchMatchesSingleSequenceForward) {
   // Step 2: the rest of A (its image rows continue after the 3 already used) and B's decode token.
   std::vector<SequenceChunk> step2(2);
   step2[0].ids = all_a.subspan(size_t(split));
-  step2[0].positions = columns(pos_a.positions, split, n_a);
+  step2[0].positions = testing::position_columns(pos_a.positions, split, n_a);
   step2[0].block_table = table_a;
   step2[0].cached_tokens = split;
   step2[0].image_embeds = &vision;

@@ -10,7 +10,7 @@
 
 #include "core/npy.h"
 #include "model/glm4v.h"
-#include "golden_images.h"
+#include "golden_inputs.h"
 
 namespace glimpse::model {
 namespace {
@@ -145,17 +145,6 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenParity, ::testing::ValuesIn(golden_cases(
                            return param_info.param.id;
                          });
 
-// Positions of tokens [begin, end) of a [3, n] position tensor.
-Tensor position_columns(const Tensor& positions, int64_t begin, int64_t end) {
-  const int64_t n = positions.size(1);
-  Tensor out = Tensor::empty({3, end - begin}, DType::kI64);
-  for (int64_t axis = 0; axis < 3; ++axis)
-    for (int64_t i = begin; i < end; ++i)
-      out.data<int64_t>()[axis * (end - begin) + i - begin] =
-          positions.data<int64_t>()[axis * n + i];
-  return out;
-}
-
 TEST(Glm4vKvCache, PrefillThenDecodeEqualsFullForward) {
   for (const GoldenCase& c : golden_cases()) {
     const std::vector<ImageInput> images = read_images(c);
@@ -175,16 +164,15 @@ TEST(Glm4vKvCache, PrefillThenDecodeEqualsFullForward) {
 
     KvCache cache = model.new_cache(n);
     const std::span<const int32_t> all(ids);
-    model.forward(all.first(size_t(n - 1)), position_columns(positions.positions, 0, n - 1),
-                  &vision, cache);
-    const Tensor step =
-        model.forward(all.last(1), position_columns(positions.positions, n - 1, n), nullptr, cache);
+    const Tensor prompt_positions = testing::position_columns(positions.positions, 0, n - 1);
+    const Tensor last_position = testing::position_columns(positions.positions, n - 1, n);
+    model.forward(all.first(size_t(n - 1)), prompt_positions, &vision, cache);
+    const Tensor step = model.forward(all.last(1), last_position, nullptr, cache);
     EXPECT_LT(relative_l2(step, full.row(n - 1)), kCacheTolerance) << c.id;
 
     // Truncating the cache and replaying the last token gives the same logits again.
     cache.truncate(n - 1);
-    const Tensor replay =
-        model.forward(all.last(1), position_columns(positions.positions, n - 1, n), nullptr, cache);
+    const Tensor replay = model.forward(all.last(1), last_position, nullptr, cache);
     EXPECT_LT(relative_l2(replay, full.row(n - 1)), kCacheTolerance) << c.id;
     return;
   }

@@ -29,7 +29,7 @@
 
 #include "model/batch.h"
 #include "model/glm4v.h"
-#include "../model/golden_images.h"
+#include "../model/golden_inputs.h"
 #include "parity_util.h"
 
 namespace glimpse::model {

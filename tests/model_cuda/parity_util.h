@@ -55,17 +55,6 @@ inline Tensor decode_position(int64_t position) {
   return out;
 }
 
-// Columns [begin, end) of an int64 [3, n] position tensor.
-inline Tensor position_columns(const Tensor& positions, int64_t begin, int64_t end) {
-  const int64_t n = positions.size(1);
-  Tensor out = Tensor::empty({3, end - begin}, DType::kI64);
-  for (int64_t axis = 0; axis < 3; ++axis)
-    for (int64_t i = begin; i < end; ++i)
-      out.data<int64_t>()[axis * (end - begin) + i - begin] =
-          positions.data<int64_t>()[axis * n + i];
-  return out;
-}
-
 struct Top2 {
   int32_t first = -1, second = -1;
   double margin = 0;  // logit[first] - logit[second]
