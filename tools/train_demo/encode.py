@@ -17,6 +17,7 @@ import torch
 from tools.train_demo.recipe import ANSWER_END_TOKEN, load_image_processor
 
 IMAGE_TOKEN = "<|image|>"
+IMAGE_END_TOKEN = "<|end_of_image|>"  # last token of the prefix that all questions about an image share
 IGNORE = -100
 
 
@@ -31,6 +32,7 @@ class SceneEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
         self.image_processor = load_image_processor(model_dir)
         self.image_token_id = self.tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+        self.image_end_id = self.tokenizer.convert_tokens_to_ids(IMAGE_END_TOKEN)
         self.end_token_id = self.tokenizer.convert_tokens_to_ids(ANSWER_END_TOKEN)
         self.pad_token_id = self.tokenizer.pad_token_id
         self._targets: dict[tuple[str, str], list[int]] = {}

@@ -25,8 +25,10 @@ MODEL_DIR = REPO / "models" / "glimpse-demo"
 #   shape types below ~5 patches. Twice the scenes per step; the budget keeps the one command
 #   (both stages, saving and the eval) within 15 minutes on one H100.
 STAGES = {
-    1: dict(images=64, lr=1.5e-3, warmup=300, min_side=112, max_side=336, steps=4001, time_budget_s=470),
-    2: dict(images=128, lr=8e-4, warmup=300, min_side=448, max_side=448, steps=0, time_budget_s=390),
+    1: dict(images=64, lr=1.5e-3, warmup=300, min_side=112, max_side=336, steps=4001, time_budget_s=470,
+            questions="one_per_type", shared_prefix=False),
+    2: dict(images=128, lr=8e-4, warmup=300, min_side=448, max_side=448, steps=0, time_budget_s=390,
+            questions="every", shared_prefix=True),
 }
 FINAL_STAGE = max(STAGES)
 

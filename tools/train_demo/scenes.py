@@ -171,6 +171,41 @@ def _join_zh(items: list[str]) -> str:
     return "、".join(items[:-1]) + "和" + items[-1]
 
 
+def _count_type_qa(scene: Scene, kind: str, lang: str) -> QA:
+    q = f"How many {EN_PLURAL[kind]} are there?" if lang == "en" else f"图中有几个{ZH_TYPE[kind]}？"
+    return QA(q, str(sum(s.kind == kind for s in scene.shapes)), "count_type", lang)
+
+
+def _color_qa(scene: Scene, kind: str, lang: str) -> QA:
+    color = next(s.color for s in scene.shapes if s.kind == kind)
+    if lang == "en":
+        return QA(f"What color is the {kind}?", color, "color", lang)
+    return QA(f"{ZH_TYPE[kind]}是什么颜色？", ZH_COLOR[color], "color", lang)
+
+
+def _exists_qa(scene: Scene, color: str, kind: str, lang: str) -> QA:
+    yes = any((s.color, s.kind) == (color, kind) for s in scene.shapes)
+    if lang == "en":
+        return QA(f"Is there {_en_article(color)} {color} {kind}?", "yes" if yes else "no", "exists", lang)
+    return QA(f"图中有{ZH_COLOR[color]}的{ZH_TYPE[kind]}吗？", "有" if yes else "没有", "exists", lang)
+
+
+def _where_qa(scene: Scene, shape: Shape, lang: str) -> QA:
+    place = shape.place(scene.width)
+    if lang == "en":
+        return QA(f"Where is the {shape.color} {shape.kind}?", place, "where", lang)
+    return QA(f"{ZH_COLOR[shape.color]}的{ZH_TYPE[shape.kind]}在哪里？", ZH_PLACE[place], "where", lang)
+
+
+def _unique_types(scene: Scene) -> list[str]:
+    return [k for k in TYPES if sum(s.kind == k for s in scene.shapes) == 1]
+
+
+def _present_absent(scene: Scene) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    present = {(s.color, s.kind) for s in scene.shapes}
+    return sorted(present), sorted({(c, k) for c in COLORS for k in TYPES} - present)
+
+
 def make_qa(scene: Scene, qtype: str, lang: str, rng: np.random.Generator) -> QA | None:
     """One question of ``qtype`` about ``scene``, or None when the scene cannot pose it."""
     shapes = scene.shapes
@@ -179,35 +214,19 @@ def make_qa(scene: Scene, qtype: str, lang: str, rng: np.random.Generator) -> QA
         q = "How many shapes are there?" if en else "图中有几个形状？"
         return QA(q, str(len(shapes)), qtype, lang)
     if qtype == "count_type":
-        kind = TYPES[int(rng.integers(0, len(TYPES)))]
-        q = f"How many {EN_PLURAL[kind]} are there?" if en else f"图中有几个{ZH_TYPE[kind]}？"
-        return QA(q, str(sum(s.kind == kind for s in shapes)), qtype, lang)
+        return _count_type_qa(scene, TYPES[int(rng.integers(0, len(TYPES)))], lang)
     if qtype == "color":
-        unique = [k for k in TYPES if sum(s.kind == k for s in shapes) == 1]
+        unique = _unique_types(scene)
         if not unique:
             return None
-        kind = unique[int(rng.integers(0, len(unique)))]
-        color = next(s.color for s in shapes if s.kind == kind)
-        if en:
-            return QA(f"What color is the {kind}?", color, qtype, lang)
-        return QA(f"{ZH_TYPE[kind]}是什么颜色？", ZH_COLOR[color], qtype, lang)
+        return _color_qa(scene, unique[int(rng.integers(0, len(unique)))], lang)
     if qtype == "exists":
-        present = {(s.color, s.kind) for s in shapes}
-        if rng.random() < 0.5:
-            color, kind = sorted(present)[int(rng.integers(0, len(present)))]
-        else:
-            absent = sorted({(c, k) for c in COLORS for k in TYPES} - present)
-            color, kind = absent[int(rng.integers(0, len(absent)))]
-        yes = (color, kind) in present
-        if en:
-            return QA(f"Is there {_en_article(color)} {color} {kind}?", "yes" if yes else "no", qtype, lang)
-        return QA(f"图中有{ZH_COLOR[color]}的{ZH_TYPE[kind]}吗？", "有" if yes else "没有", qtype, lang)
+        present, absent = _present_absent(scene)
+        pool = present if rng.random() < 0.5 else absent
+        color, kind = pool[int(rng.integers(0, len(pool)))]
+        return _exists_qa(scene, color, kind, lang)
     if qtype == "where":
-        shape = shapes[int(rng.integers(0, len(shapes)))]
-        place = shape.place(scene.width)
-        if en:
-            return QA(f"Where is the {shape.color} {shape.kind}?", place, qtype, lang)
-        return QA(f"{ZH_COLOR[shape.color]}的{ZH_TYPE[shape.kind]}在哪里？", ZH_PLACE[place], qtype, lang)
+        return _where_qa(scene, shapes[int(rng.integers(0, len(shapes)))], lang)
     if qtype == "describe":
         if en:
             items = [f"{_en_article(s.color)} {s.color} {s.kind}" for s in shapes]
@@ -260,6 +279,28 @@ def example_with_all_types(seed: int, index: int,
         qa = make_qa(scene, qtype, LANGS[int(rng.integers(0, len(LANGS)))], rng)
         if qa is not None:
             questions.append(qa)
+    return image, questions, scene
+
+
+def example_with_every_question(seed: int, index: int,
+                                noise_probability: float = NOISE_PROBABILITY) -> tuple[np.ndarray, list[QA], Scene]:
+    """Scene ``index`` of stream ``seed`` with every question training can afford on a packed
+    sequence (the questions after the image cost ~20 tokens each): how many shapes; how many of
+    each type; the colour of each type that occurs once; is there a (colour, type) for every shape
+    and as many absent pairs (yes as often as no, as in the eval stream); where is each shape; the
+    description in both languages. Other languages are drawn half and half per question."""
+    rng = np.random.default_rng([seed, index])
+    scene = sample_scene(rng, noise_probability)
+    image = render(scene, rng)
+    lang = lambda: LANGS[int(rng.integers(0, len(LANGS)))]  # noqa: E731
+    questions = [make_qa(scene, "count_shapes", lang(), rng)]
+    questions += [_count_type_qa(scene, kind, lang()) for kind in TYPES]
+    questions += [_color_qa(scene, kind, lang()) for kind in _unique_types(scene)]
+    present, absent = _present_absent(scene)
+    picked = rng.choice(len(absent), size=len(present), replace=False)
+    questions += [_exists_qa(scene, color, kind, lang()) for color, kind in present + [absent[i] for i in picked]]
+    questions += [_where_qa(scene, shape, lang()) for shape in scene.shapes]
+    questions += [make_qa(scene, "describe", language, rng) for language in LANGS]
     return image, questions, scene
 
 

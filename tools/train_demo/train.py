@@ -12,6 +12,7 @@ scenes (reference for glimpse), and prints exact match per question type.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import json
 import math
@@ -19,6 +20,7 @@ import os
 import random
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,7 +30,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from transformers import AttentionInterface, Glm4vConfig, Glm4vForConditionalGeneration, Glm4vModel
 from transformers.vision_utils import get_vision_cu_seqlens, get_vision_position_ids
 
-from tools.train_demo import evaluate, recipe, scenes
+from tools.train_demo import evaluate, packing, recipe, scenes
 from tools.train_demo.encode import IGNORE, SceneEncoder
 
 
@@ -102,39 +104,66 @@ def vision_layout(grids: torch.Tensor, rows_per_image: torch.Tensor, merge: int,
                 row_feature_index=row_features)
 
 
-class SceneBatches(IterableDataset):
-    """Batch k holds scenes k*B .. k*B+B-1 of the training stream, each with one question of every
-    type it can pose (scenes.example_with_all_types; one row per question). Worker w makes batches
-    w, w+W, ... and the DataLoader interleaves workers in order, so the batch sequence does not
-    depend on W. Each worker checks its first batch's pixels against transformers' image processor."""
+def scene_batch(encoder: SceneEncoder, rope: RopeIndex, items: list, shared_prefix: bool) -> dict:
+    """The training batch of ``items`` (scenes.example_with_all_types): one row per question, with
+    transformers' M-RoPE positions and the vision layout; with ``shared_prefix``, packed one
+    sequence per scene (packing.pack_scenes) instead of the rows."""
+    images = [image for image, _, _ in items]
+    batch = encoder.training_batch(images, [[(qa.question, qa.answer) for qa in qas] for _, qas, _ in items])
+    batch["position_ids"], _ = rope.get_rope_index(
+        batch["input_ids"], batch["mm_token_type_ids"], image_grid_thw=batch.pop("row_grid_thw"),
+        attention_mask=batch["attention_mask"])
+    rows_per_image = batch.pop("rows_per_image")
+    batch.update(vision_layout(batch["image_grid_thw"], rows_per_image, rope.config.vision_config.spatial_merge_size))
+    if shared_prefix:
+        packed = packing.pack_scenes(batch, rows_per_image, encoder.image_end_id, encoder.pad_token_id)
+        batch = {k: v for k, v in batch.items() if k not in packing.ROW_FIELDS} | packed
+    return batch
 
-    def __init__(self, model_dir: Path, seed: int, images: int):
-        self.model_dir, self.seed, self.images = model_dir, seed, images
+
+# A stage's "questions": what it asks each scene of its stream.
+QUESTION_STREAMS = {"one_per_type": scenes.example_with_all_types, "every": scenes.example_with_every_question}
+
+
+class SceneBatches(IterableDataset):
+    """Batch k holds scenes k*B .. k*B+B-1 of the training stream, each with the questions of
+    ``questions`` (QUESTION_STREAMS; one row per question, or one packed sequence per scene with
+    ``shared_prefix``). Worker w makes batches w, w+W, ... and the DataLoader
+    interleaves workers in order, so the batch sequence does not depend on W. Each worker checks its
+    first batch's pixels against transformers' image processor."""
+
+    def __init__(self, model_dir: Path, seed: int, images: int, questions: str = "one_per_type",
+                 shared_prefix: bool = False):
+        self.model_dir, self.seed, self.images, self.shared_prefix = model_dir, seed, images, shared_prefix
+        self.example = QUESTION_STREAMS[questions]
 
     def __iter__(self):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info else (0, 1)
         torch.set_num_threads(1)
         encoder = SceneEncoder(self.model_dir)
-        config = Glm4vConfig.from_pretrained(str(self.model_dir))
-        rope = RopeIndex(config)
-        merge = config.vision_config.spatial_merge_size
+        rope = RopeIndex(Glm4vConfig.from_pretrained(str(self.model_dir)))
         mean, std = encoder.normalization()
         for batch_index in itertools.count(worker, workers):
             first = batch_index * self.images
-            items = [scenes.example_with_all_types(self.seed, i) for i in range(first, first + self.images)]
-            images = [image for image, _, _ in items]
-            batch = encoder.training_batch(images, [[(qa.question, qa.answer) for qa in qas] for _, qas, _ in items])
+            items = [self.example(self.seed, i) for i in range(first, first + self.images)]
+            batch = scene_batch(encoder, rope, items, self.shared_prefix)
             if batch_index == worker:
-                reference, grids = encoder.pixels(images)
+                reference, grids = encoder.pixels([image for image, _, _ in items])
                 ours = encoder.normalize_patches(batch["patches"], mean, std)
                 if not torch.equal(grids, batch["image_grid_thw"]) or (ours - reference).abs().max() > 1e-5:
                     raise RuntimeError("uint8 patch path differs from transformers' image processor")
-            batch["position_ids"], _ = rope.get_rope_index(
-                batch["input_ids"], batch["mm_token_type_ids"], image_grid_thw=batch.pop("row_grid_thw"),
-                attention_mask=batch["attention_mask"])
-            batch.update(vision_layout(batch["image_grid_thw"], batch.pop("rows_per_image"), merge))
             yield batch
+
+
+def image_features(model, batch: dict, mean: torch.Tensor, std: torch.Tensor, encoder: SceneEncoder) -> torch.Tensor:
+    """The merged features of the batch's images, in image order: the vision tower on the whole
+    batch with the precomputed layout kwargs."""
+    PaddedVisionAttention.layout = batch
+    pixel_values = encoder.normalize_patches(batch["patches"], mean, std)
+    return model.model.visual(pixel_values, grid_thw=batch["image_grid_thw"],
+                              position_ids=batch["vision_position_ids"], cu_seqlens=batch["cu_seqlens"],
+                              max_seqlen=batch["max_seqlen"]).pooler_output
 
 
 def training_loss(model, batch: dict, mean: torch.Tensor, std: torch.Tensor, encoder: SceneEncoder):
@@ -142,16 +171,38 @@ def training_loss(model, batch: dict, mean: torch.Tensor, std: torch.Tensor, enc
     vision tower runs on the whole batch with precomputed layout kwargs, the image features are
     scattered into the rows' <|image|> embeddings exactly as the model's forward does, and text
     positions come precomputed from RopeIndex."""
-    PaddedVisionAttention.layout = batch
-    pixel_values = encoder.normalize_patches(batch["patches"], mean, std)
-    features = model.model.visual(pixel_values, grid_thw=batch["image_grid_thw"],
-                                  position_ids=batch["vision_position_ids"], cu_seqlens=batch["cu_seqlens"],
-                                  max_seqlen=batch["max_seqlen"]).pooler_output
+    features = image_features(model, batch, mean, std, encoder)
     embeds = model.get_input_embeddings()(batch["input_ids"])
     image_slots = (batch["input_ids"] == model.config.image_token_id).unsqueeze(-1)
     embeds = embeds.masked_scatter(image_slots, features[batch["row_feature_index"]].to(embeds.dtype))
     return model(inputs_embeds=embeds, attention_mask=batch["attention_mask"], position_ids=batch["position_ids"],
                  labels=batch["labels"], use_cache=False)
+
+
+class ScoredOutput(NamedTuple):
+    loss: torch.Tensor
+    logits: torch.Tensor  # at the batch's scored_index only
+
+
+def shared_prefix_loss(model, batch: dict, mean: torch.Tensor, std: torch.Tensor, encoder: SceneEncoder) -> ScoredOutput:
+    """training_loss on the packed layout (packing.pack_scenes): the decoder runs once over each
+    scene's prefix and all its questions, and lm_head only where an answer token is predicted;
+    the cross-entropy is ForCausalLMLoss's (float logits, mean over the scored tokens)."""
+    features = image_features(model, batch, mean, std, encoder)
+    ids = batch["packed_ids"]
+    embeds = model.get_input_embeddings()(ids)
+    image_slots = (ids == model.config.image_token_id).unsqueeze(-1)
+    embeds = embeds.masked_scatter(image_slots, features.to(embeds.dtype))  # one copy of each image, in order
+    hidden = model.model.language_model(inputs_embeds=embeds, attention_mask=packing.segment_mask(batch["segments"]),
+                                        position_ids=batch["packed_positions"], use_cache=False).last_hidden_state
+    logits = model.lm_head(hidden.flatten(0, 1)[batch["scored_index"]])
+    return ScoredOutput(F.cross_entropy(logits.float(), batch["scored_target"]), logits)
+
+
+def teacher_forced_exact(out, batch: dict) -> float:
+    if "scored_index" in batch:
+        return packing.rows_exact(out.logits, batch).item()
+    return answer_exact_match(out.logits, batch["labels"])
 
 
 def use_padded_vision_attention(model, on: bool) -> None:
@@ -171,6 +222,48 @@ def check_padded_attention(model, batch: dict, mean, std, encoder) -> float:
                                 position_ids=batch["vision_position_ids"], cu_seqlens=batch["cu_seqlens"],
                                 max_seqlen=batch["max_seqlen"]).pooler_output
     return (padded - reference).abs().max().item() / reference.abs().max().item()
+
+
+CHECK_SCENES = 16  # scenes of the stream's first batch in the shared-prefix check (the whole batch in fp32 is costly)
+# Far above fp32 rounding (~1e-6 here), far below what a wrong mask, position or label gives (>1e-2).
+SHARED_PREFIX_TOLERANCE = 1e-4
+
+
+@contextlib.contextmanager
+def exact_fp32():
+    """No TF32 in matmuls or cuDNN convolutions (the patch embedding) while inside."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def check_shared_prefix(model, encoder: SceneEncoder, items: list, mean, std, device) -> dict[str, float]:
+    """Relative differences between shared_prefix_loss and training_loss on the same scenes, in the
+    precision the model is in (fp32, TF32 off, for the check): of the loss; of the whole gradient
+    (L2 norm of the difference over the norm); of the worst parameter (its largest difference over
+    its largest gradient entry)."""
+    rope = RopeIndex(model.config)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    def loss_and_grads(loss_fn, shared_prefix: bool):
+        batch = {k: v.to(device) if torch.is_tensor(v) else v
+                 for k, v in scene_batch(encoder, rope, items, shared_prefix).items()}
+        loss = loss_fn(model, batch, mean, std, encoder).loss
+        return loss.detach(), torch.autograd.grad(loss, params, allow_unused=True)
+
+    reference, reference_grads = loss_and_grads(training_loss, False)
+    loss, grads = loss_and_grads(shared_prefix_loss, True)
+    if [g is None for g in grads] != [g is None for g in reference_grads]:
+        raise RuntimeError("shared-prefix loss reaches other parameters than the row loss")
+    pairs = [(g, r) for g, r in zip(grads, reference_grads) if r is not None]
+    difference = torch.sqrt(sum(((g - r) ** 2).sum() for g, r in pairs))
+    norm = torch.sqrt(sum((r ** 2).sum() for _, r in pairs))
+    worst = max(((g - r).abs().max() / r.abs().max().clamp_min(1e-30)).item() for g, r in pairs)
+    return dict(loss=reference.item(), loss_rel=(abs(loss - reference) / abs(reference)).item(),
+                grad_rel=(difference / norm).item(), worst_param_rel=worst)
 
 
 # The step rate is measured between these steps (the first ones run slower while kernels warm up);
@@ -244,7 +337,9 @@ def train_stage(model, stage: int, settings: dict, args, log) -> dict:
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=lr, betas=(0.9, 0.95), fused=args.device == "cuda")
-    loader = DataLoader(SceneBatches(args.model_out, args.seed + stage - 1, images), batch_size=None,
+    shared_prefix = settings["shared_prefix"]
+    loss_fn = shared_prefix_loss if shared_prefix else training_loss
+    loader = DataLoader(SceneBatches(args.model_out, args.seed + stage - 1, images, settings["questions"], shared_prefix), batch_size=None,
                         num_workers=args.workers, pin_memory=args.device == "cuda",
                         prefetch_factor=4 if args.workers else None, persistent_workers=False)
     autocast = torch.autocast(args.device, dtype=torch.bfloat16)
@@ -266,8 +361,10 @@ def train_stage(model, stage: int, settings: dict, args, log) -> dict:
         raise SystemExit(f"stage {stage}: warmup must be at least {CALIBRATION_STEPS}")
     budget = settings["time_budget_s"]
     min_pixels, max_pixels = recipe.pixel_limits(stage)
-    log(f"stage {stage}: steps of {images} scenes x every question type, images {min_pixels // 2}..{max_pixels // 2} "
-        f"pixels, lr {lr:g}, warmup {warmup}, " + (f"{settings['steps']} steps" if settings["steps"] else f"{budget:g} s"))
+    layout = "one packed sequence per scene" if shared_prefix else "one row per question"
+    log(f"stage {stage}: steps of {images} scenes x questions {settings['questions']!r} ({layout}), images "
+        f"{min_pixels // 2}..{max_pixels // 2} pixels, lr {lr:g}, warmup {warmup}, "
+        + (f"{settings['steps']} steps" if settings["steps"] else f"{budget:g} s"))
     steps = settings["steps"] or None  # None until calibrated
     data_wait = 0.0  # time blocked on the DataLoader: shows whether data or GPU limits the rate
     fetch_start = time.time()
@@ -282,6 +379,16 @@ def train_stage(model, stage: int, settings: dict, args, log) -> dict:
             log(f"padded vision attention vs transformers' per-image loop (fp32): relative max difference {deviation:.2e}")
             if deviation > 1e-2:
                 raise SystemExit("padded vision attention does not match")
+            if shared_prefix:
+                example = QUESTION_STREAMS[settings["questions"]]
+                items = [example(args.seed + stage - 1, i) for i in range(CHECK_SCENES)]
+                with exact_fp32():
+                    check = check_shared_prefix(model, encoder, items, mean, std, args.device)
+                log(f"shared-prefix loss vs the row loss on {CHECK_SCENES} scenes (fp32): loss {check['loss']:.6f}, "
+                    f"relative difference {check['loss_rel']:.1e}; gradient {check['grad_rel']:.1e} (L2), "
+                    f"worst parameter {check['worst_param_rel']:.1e}")
+                if max(check["loss_rel"], check["grad_rel"]) > SHARED_PREFIX_TOLERANCE:
+                    raise SystemExit("the shared-prefix loss does not match the row loss")
         if step == CALIBRATION_START:
             sync()
             calibration_start_time = time.time()
@@ -299,7 +406,7 @@ def train_stage(model, stage: int, settings: dict, args, log) -> dict:
             group["lr"] = lr_scale * learning_rate(step, steps or 10**9, lr, warmup)
         batch = on_device(batch)
         with autocast:
-            out = training_loss(model, batch, mean, std, encoder)
+            out = loss_fn(model, batch, mean, std, encoder)
         optimizer.zero_grad(set_to_none=True)
         out.loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -345,7 +452,7 @@ def train_stage(model, stage: int, settings: dict, args, log) -> dict:
             elapsed = time.time() - train_start
             recent = [x for x in losses[-100:] if math.isfinite(x)]
             log(f"step {step:5d}  loss {np.mean(recent) if recent else float('nan'):.4f}  "
-                f"answer exact (teacher forced) {answer_exact_match(out.logits, batch['labels']):.3f}  "
+                f"answer exact (teacher forced) {teacher_forced_exact(out, batch):.3f}  "
                 f"lr {optimizer.param_groups[0]['lr']:.2e}  {elapsed:.0f} s  {(step + 1) / elapsed:.1f} steps/s  "
                 f"data wait {100 * data_wait / elapsed:.0f} %  skipped {skipped}")
         fetch_start = time.time()
