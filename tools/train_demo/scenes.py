@@ -282,13 +282,27 @@ def example_with_all_types(seed: int, index: int,
     return image, questions, scene
 
 
+def _negatives(present: list[tuple[str, str]], absent: list[tuple[str, str]],
+               rng: np.random.Generator) -> list[tuple[str, str]]:
+    """One absent (colour, type) per present one, distinct: half the time a near miss that shares
+    the present pair's colour or type (the eval's wrong "yes" answers were such pairs), else any."""
+    left, picked = list(absent), []
+    for color, kind in present:
+        near = [pair for pair in left if pair[0] == color or pair[1] == kind]
+        pool = near if near and rng.random() < 0.5 else left
+        picked.append(pool[int(rng.integers(0, len(pool)))])
+        left.remove(picked[-1])
+    return picked
+
+
 def example_with_every_question(seed: int, index: int,
                                 noise_probability: float = NOISE_PROBABILITY) -> tuple[np.ndarray, list[QA], Scene]:
     """Scene ``index`` of stream ``seed`` with every question training can afford on a packed
     sequence (the questions after the image cost ~20 tokens each): how many shapes; how many of
     each type; the colour of each type that occurs once; is there a (colour, type) for every shape
-    and as many absent pairs (yes as often as no, as in the eval stream); where is each shape; the
-    description in both languages. Other languages are drawn half and half per question."""
+    and as many absent pairs (_negatives; yes as often as no, as in the eval stream); where is
+    each shape; the description in both languages. Other languages are drawn half and half per
+    question."""
     rng = np.random.default_rng([seed, index])
     scene = sample_scene(rng, noise_probability)
     image = render(scene, rng)
@@ -297,8 +311,7 @@ def example_with_every_question(seed: int, index: int,
     questions += [_count_type_qa(scene, kind, lang()) for kind in TYPES]
     questions += [_color_qa(scene, kind, lang()) for kind in _unique_types(scene)]
     present, absent = _present_absent(scene)
-    picked = rng.choice(len(absent), size=len(present), replace=False)
-    questions += [_exists_qa(scene, color, kind, lang()) for color, kind in present + [absent[i] for i in picked]]
+    questions += [_exists_qa(scene, color, kind, lang()) for color, kind in present + _negatives(present, absent, rng)]
     questions += [_where_qa(scene, shape, lang()) for shape in scene.shapes]
     questions += [make_qa(scene, "describe", language, rng) for language in LANGS]
     return image, questions, scene
