@@ -26,6 +26,7 @@
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/flash_attention_cuda.h"
+#include "ops/fused.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
@@ -501,6 +502,55 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
          }
          const Tensor points = to_device(Tensor::from_vector(xy, {kPatches, 2}), Device::kCUDA);
          return std::function<void()>([=] { ops::cuda::bicubic_grid_sample(map, points); });
+       }});
+  // One vision block at 512² (1296 patches) as the tower runs it: activations between the GEMMs in
+  // bf16, residual adds in the GEMM epilogue (model/vision.cc); and as it ran before, every
+  // activation f32 with separate adds. FLOPs: the four GEMMs and the attention.
+  for (const bool half_between : {true, false}) {
+    constexpr int64_t kN = 1296, kD = kVisionHidden, kMlp = 4096, kVisionHeadDim = 128;
+    const double weights = double(kD * 3 * kD + kD * kD + kD * 2 * kMlp + kMlp * kD);
+    const double flops = 2.0 * kN * weights + 4.0 * kN * kN * kVisionHeadDim * kVisionHeads;
+    cases.push_back(
+        {half_between ? "vision block, bf16 between GEMMs (512²)"
+                      : "vision block, f32 between GEMMs (512², before)",
+         fmt::format("[{}, {}], {} heads, MLP {}", kN, kD, kVisionHeads, kMlp),
+         2.0 * weights + 2.0 * kN * kD * f, flops, true, [=, &fill] {
+           const Tensor x0 = fill({kN, kD}), norm = fill({kD}),
+                        qkv_w = fill({3 * kD, kD}, DType::kBF16), qkv_b = fill({3 * kD}),
+                        proj_w = fill({kD, kD}, DType::kBF16),
+                        gate_up_w = fill({2 * kMlp, kD}, DType::kBF16),
+                        down_w = fill({kD, kMlp}, DType::kBF16), cos = fill({kN, 64}),
+                        sin = fill({kN, 64});
+           const std::vector<int64_t> segments = {0, kN};
+           const DType between = half_between ? DType::kBF16 : DType::kF32;
+           return std::function<void()>([=] {
+             Tensor x = x0;
+             const auto [q, k, v] = ops::cuda::split_qkv_rotary(
+                 ops::cuda::linear(ops::cuda::rms_norm(x, norm, 1e-6f, between), qkv_w, &qkv_b),
+                 kVisionHeads, kVisionHeads, cos, sin, ops::RotaryLayout::kHalves, between);
+             const Tensor attended = ops::cuda::segment_attention(q, k, v, segments, 0.088f);
+             const Tensor h = ops::cuda::rms_norm(x, norm, 1e-6f, between);
+             if (half_between) {
+               ops::cuda::add_linear(x, attended, proj_w);
+               ops::cuda::add_linear(
+                   x, ops::cuda::gated_linear(h, gate_up_w, ops::Activation::kSilu, between),
+                   down_w);
+             } else {
+               ops::cuda::add_inplace(x, ops::cuda::linear(attended, proj_w));
+               const Tensor gate_up = ops::cuda::linear(h, gate_up_w);
+               ops::cuda::add_inplace(
+                   x, ops::cuda::linear(
+                          ops::cuda::gated_activation(gate_up, ops::Activation::kSilu), down_w));
+             }
+           });
+         }});
+  }
+  cases.push_back(
+      {"gated_linear (decode)", fmt::format("[1, {}] x [{}, {}]ᵀ BF16", kHidden, 2 * kFfn, kHidden),
+       2.0 * kHidden * 2 * kFfn + kHidden * f + kFfn * f, 4.0 * kHidden * kFfn, false, [&fill] {
+         const Tensor x = fill({1, kHidden}), w = fill({2 * kFfn, kHidden}, DType::kBF16);
+         return std::function<void()>(
+             [=] { ops::cuda::gated_linear(x, w, ops::Activation::kSilu); });
        }});
   cases.push_back({"embedding bf16 (prefill)", fmt::format("{} ids, d {}", kPrefill, kHidden),
                    kPrefill * kHidden * (2 + f), 0, false, [&fill] {

@@ -21,7 +21,7 @@ struct ServeOptions {
   int max_images = 16;
   double kv_cache_gib = 1.0;
   int64_t kv_block_size = 16;
-  int64_t max_running = 64, max_waiting = 256, max_step_tokens = 512;
+  int64_t max_running = 64, max_waiting = 256, max_step_tokens = 0;
   bool no_prefix_cache = false;
   double image_cache_mib = 64;
   double shutdown_timeout_s = 10;
@@ -62,7 +62,8 @@ const CommandRegistrar kRegister(50, [](CLI::App& app) -> std::function<int()> {
   cmd->add_option("--max-waiting", o->max_waiting, "Queued requests before answering 429")
       ->capture_default_str();
   cmd->add_option("--max-step-tokens", o->max_step_tokens,
-                  "Tokens per engine step (chunked prefill budget)")
+                  "Tokens per engine step (chunked prefill budget; 0: 512 on the CPU, 2048 on "
+                  "the GPU)")
       ->capture_default_str();
   cmd->add_flag("--no-prefix-cache", o->no_prefix_cache,
                 "Do not reuse KV blocks of identical prompt prefixes");

@@ -26,6 +26,11 @@ int64_t blocks_for(int64_t tokens, int64_t block_size) {
   return (tokens + block_size - 1) / block_size;
 }
 
+SchedulerOptions with_step_budget(SchedulerOptions options, Device device) {
+  if (options.max_step_tokens <= 0) options.max_step_tokens = device == Device::kCUDA ? 2048 : 512;
+  return options;
+}
+
 }  // namespace
 
 struct Scheduler::Sequence {
@@ -64,7 +69,7 @@ Scheduler::Scheduler(const model::Glm4vModel& model, const io::Tokenizer& tokeni
                      SchedulerOptions options)
     : model_(model),
       tokenizer_(tokenizer),
-      options_(options),
+      options_(with_step_budget(options, model.device())),
       blocks_(std::max<int64_t>(1, int64_t(options.kv_cache_bytes /
                                            (model::KvBlockPool::bytes_per_token(model.config()) *
                                             size_t(options.kv_block_size)))),

@@ -117,8 +117,8 @@ Tensor TextDecoder::run_layers(Tensor hidden, const ops::RotaryTables& rotary,
     const Tensor attended = attention(layer, int64_t(i), x, cos, sin, attend);
     x = ops::residual_rms_norm(hidden, attended, layer.post_self_attn_norm,
                                &layer.post_attention_norm, eps);
-    const Tensor gate_up = ops::linear(x, layer.gate_up_weight);
-    const Tensor mlp = ops::linear(ops::gated_activation(gate_up, act_), layer.down_weight);
+    const Tensor mlp =
+        ops::linear(ops::gated_linear(x, layer.gate_up_weight, act_), layer.down_weight);
     const Tensor* next_norm = i + 1 < layers_.size() ? &layers_[i + 1].input_norm : nullptr;
     x = ops::residual_rms_norm(hidden, mlp, layer.post_mlp_norm, next_norm, eps);
   }

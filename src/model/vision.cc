@@ -55,6 +55,7 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
     blocks_.push_back(std::move(block));
   }
   post_norm_ = place.vector(f32_weight(weights, p + "post_layernorm.weight"));
+  between_ = device_ == Device::kCUDA ? patch_weight_.dtype() : DType::kF32;
 
   // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] (same dtype) so a merge block's m·m
   // patches, stored consecutively, form one input row of a plain GEMM.
@@ -130,17 +131,18 @@ ops::RotaryTables VisionTower::rotary_tables(const PatchLayout& layout) const {
   return ops::rotary_tables(positions, pair_axis_, pair_freq_, device_);
 }
 
-Tensor VisionTower::attention(const Block& block, const Tensor& x, const PatchLayout& layout,
-                              const Tensor& cos, const Tensor& sin) const {
+void VisionTower::add_attention(Tensor& x, const Block& block, const PatchLayout& layout,
+                                const Tensor& cos, const Tensor& sin) const {
   const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
+  const Tensor h = ops::rms_norm(x, block.norm1, float(config_.rms_norm_eps), between_);
   const Tensor qkv =
-      ops::linear(x, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
+      ops::linear(h, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
   // qkv rows are [3, heads, head_dim]: q, k, v with as many heads each.
   const auto [q, k, v] =
-      ops::split_qkv_rotary(qkv, heads, heads, cos, sin, ops::RotaryLayout::kHalves);
+      ops::split_qkv_rotary(qkv, heads, heads, cos, sin, ops::RotaryLayout::kHalves, between_);
   const Tensor attended =
       ops::segment_attention(q, k, v, layout.cu_seqlens, float(1.0 / std::sqrt(double(head_dim))));
-  return ops::linear(attended, block.proj_weight);
+  ops::add_linear(x, attended, block.proj_weight);
 }
 
 Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
@@ -164,9 +166,10 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   const auto [cos, sin] = rotary_tables(patches);
   const float eps = float(config_.rms_norm_eps);
   for (const Block& block : blocks_) {
-    ops::add_inplace(x, attention(block, ops::rms_norm(x, block.norm1, eps), patches, cos, sin));
-    const Tensor gate_up = ops::linear(ops::rms_norm(x, block.norm2, eps), block.gate_up_weight);
-    ops::add_inplace(x, ops::linear(ops::gated_activation(gate_up, act_), block.down_weight));
+    add_attention(x, block, patches, cos, sin);
+    const Tensor h = ops::rms_norm(x, block.norm2, eps, between_);
+    ops::add_linear(x, ops::gated_linear(h, block.gate_up_weight, act_, between_),
+                    block.down_weight);
   }
   x = ops::rms_norm(x, post_norm_, eps);
 
@@ -177,7 +180,7 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   x = ops::linear(x, merger_proj_);
   x = ops::activation(ops::layer_norm(x, merger_norm_weight_, merger_norm_bias_, 1e-5f),
                       ops::Activation::kGelu);
-  return ops::linear(ops::gated_activation(ops::linear(x, merger_gate_up_), act_), merger_down_);
+  return ops::linear(ops::gated_linear(x, merger_gate_up_, act_), merger_down_);
 }
 
 }  // namespace glimpse::model

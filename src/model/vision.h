@@ -44,12 +44,17 @@ class VisionTower {
   PatchLayout layout(const std::vector<ImageInput>& images) const;
   // cos and sin of the 2-D rotary angles, f32 [patches, head_dim / 2] each.
   ops::RotaryTables rotary_tables(const PatchLayout& layout) const;
-  Tensor attention(const Block& block, const Tensor& x, const PatchLayout& layout,
-                   const Tensor& cos, const Tensor& sin) const;
+  // x += proj(attention(norm1(x))), one block's attention half.
+  void add_attention(Tensor& x, const Block& block, const PatchLayout& layout, const Tensor& cos,
+                     const Tensor& sin) const;
 
   VisionConfig config_;
   Device device_;
   ops::Activation act_;
+  // The blocks' activations between their GEMMs: the matrices' half type on the GPU (the tensor
+  // cores round GEMM inputs to it anyway, and every element-wise pass moves half the bytes), f32 on
+  // the CPU. The residual stream stays f32.
+  DType between_;
   Tensor patch_weight_, patch_bias_;  // the Conv3d as [hidden, C·T·P·P]
   Tensor post_conv_norm_;
   Tensor position_table_;        // f32 [side, side, hidden]

@@ -32,8 +32,9 @@ inline Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v
   GLIMPSE_OPS_DISPATCH(q, causal_attention, q, k, v, q_offset, scale);
 }
 
-// q, k, v: f32 [tokens, heads, d]; tokens [cu_seqlens[s], cu_seqlens[s+1]) attend to each other
-// only. cu_seqlens starts at 0 and ends at tokens. Returns f32 [tokens, heads · d].
+// q, k, v: [tokens, heads, d], all f32 or all one half type; tokens [cu_seqlens[s],
+// cu_seqlens[s+1]) attend to each other only. cu_seqlens starts at 0 and ends at tokens. Returns
+// [tokens, heads · d] in q's dtype; softmax and sums are f32.
 inline Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                 std::span<const int64_t> cu_seqlens, float scale) {
   GLIMPSE_OPS_DISPATCH(q, segment_attention, q, k, v, cu_seqlens, scale);

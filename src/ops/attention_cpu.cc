@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <utility>
 #include <vector>
 
 #include "core/thread_pool.h"
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/shape_checks.h"
 #include "ops/softmax.h"
 
@@ -181,6 +183,17 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64
 
 Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          std::span<const int64_t> cu_seqlens, float scale) {
+  if (q.dtype() != DType::kF32) {  // half q/k/v: computed in f32, the output rounded back
+    for (const auto& [t, what] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}}) {
+      check_float(*t, "segment_attention", what);
+      if (t->dtype() != q.dtype())
+        fail(ErrorKind::kInvalidArgument, "segment_attention: q is {}, {} {}: they must match",
+             dtype_name(q.dtype()), what, dtype_name(t->dtype()));
+    }
+    return convert(segment_attention(convert(q, DType::kF32), convert(k, DType::kF32),
+                                     convert(v, DType::kF32), cu_seqlens, scale),
+                   q.dtype());
+  }
   const Geometry g = check_qkv(q, k, v, "segment_attention");
   if (g.keys != g.tokens || g.kv_heads != g.heads)
     fail(ErrorKind::kInvalidArgument, "segment_attention: q {} and k {} must have the same shape",

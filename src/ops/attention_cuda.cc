@@ -1,8 +1,10 @@
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "ops/attention.h"
 #include "ops/common_cuda.h"
+#include "ops/convert.h"
 #include "ops/flash_attention_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/shape_checks.h"
@@ -30,6 +32,84 @@ cuda_kernels::AttentionArgs check_qkv(const Tensor& q, const Tensor& k, const Te
   return args;
 }
 
+// Segments: q and k of one shape [tokens, heads, d]; cu_seqlens non-decreasing from 0 to tokens.
+void check_segments(const Tensor& q, const Tensor& k, std::span<const int64_t> cu_seqlens,
+                    const char* op) {
+  if (k.shape() != q.shape())
+    fail(ErrorKind::kInvalidArgument, "{}: q {} and k {} must have the same shape", op,
+         shape_string(q.shape()), shape_string(k.shape()));
+  const int64_t tokens = q.size(0);
+  if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0 || cu_seqlens.back() != tokens)
+    fail(ErrorKind::kInvalidArgument, "{}: cu_seqlens must run from 0 to {} tokens", op, tokens);
+  for (size_t s = 1; s < cu_seqlens.size(); ++s)
+    if (cu_seqlens[s] < cu_seqlens[s - 1])
+      fail(ErrorKind::kInvalidArgument, "{}: cu_seqlens decreases at index {}", op, s);
+}
+
+// Each token's key range [segment start, segment end), for the kernels; *max_keys gets the
+// longest segment.
+std::vector<int32_t> segment_key_ranges(std::span<const int64_t> cu_seqlens, int64_t* max_keys) {
+  std::vector<int32_t> key_ranges(size_t(2 * cu_seqlens.back()));
+  for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
+    *max_keys = std::max(*max_keys, cu_seqlens[s + 1] - cu_seqlens[s]);
+    for (int64_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; ++t) {
+      key_ranges[size_t(2 * t)] = int32_t(cu_seqlens[s]);
+      key_ranges[size_t(2 * t + 1)] = int32_t(cu_seqlens[s + 1]);
+    }
+  }
+  return key_ranges;
+}
+
+bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// bf16 q/k/v go to the flash kernel as they are (K and V read in place, out in bf16); what it
+// cannot serve (f16, other head dims) is widened to f32 and rounded back.
+Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
+                              std::span<const int64_t> cu_seqlens, float scale) {
+  const char* op = "segment_attention";
+  for (const auto& [t, what] : {std::pair{&q, "q"}, {&k, "k"}, {&v, "v"}}) {
+    check_float(*t, op, what);
+    check_on_gpu(*t, op, what);
+    if (t->dtype() != q.dtype())
+      fail(ErrorKind::kInvalidArgument, "{}: q is {}, {} {}: they must match", op,
+           dtype_name(q.dtype()), what, dtype_name(t->dtype()));
+  }
+  check_qkv_shapes(q, k, v, op);
+  check_segments(q, k, cu_seqlens, op);
+  const int64_t tokens = q.size(0), heads = q.size(1), d = q.size(2);
+  const bool aligned = aligned16(q.raw_data()) && aligned16(k.raw_data()) &&
+                       aligned16(v.raw_data());  // out is a fresh allocation
+  const int warps = q.dtype() == DType::kBF16
+                        ? flash_attention_warps(tokens, int(heads), int(d), scale, aligned)
+                        : 0;
+  if (warps == 0)
+    return convert(segment_attention(convert(q, DType::kF32), convert(k, DType::kF32),
+                                     convert(v, DType::kF32), cu_seqlens, scale),
+                   q.dtype());
+  int64_t max_keys = 0;
+  const Tensor device_ranges = upload(segment_key_ranges(cu_seqlens, &max_keys));
+  Tensor out = Tensor::empty({tokens, heads * d}, DType::kBF16, Device::kCUDA);
+  cuda_kernels::FlashAttentionArgs flash{};
+  flash.q = q.raw_data();
+  flash.k = k.data<uint16_t>();
+  flash.v = v.data<uint16_t>();
+  flash.out = out.raw_data();
+  flash.bf16_q = true;
+  flash.kv_key_stride = heads * d;
+  flash.kv_head_stride = d;
+  flash.key_ranges = device_ranges.data<int32_t>();
+  flash.keys = int(tokens);
+  flash.tokens = int(tokens);
+  flash.heads = int(heads);
+  flash.kv_heads = int(heads);
+  flash.head_dim = int(d);
+  flash.scale = scale;
+  check_launch(cuda_kernels::flash_attention(flash, warps), op);
+  return out;
+}
+
 }  // namespace
 
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset,
@@ -52,32 +132,17 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64
 
 Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          std::span<const int64_t> cu_seqlens, float scale) {
-  cuda_kernels::AttentionArgs args = check_qkv(q, k, v, "segment_attention");
-  if (k.size(0) != args.tokens || args.kv_heads != args.heads)
-    fail(ErrorKind::kInvalidArgument, "segment_attention: q {} and k {} must have the same shape",
-         shape_string(q.shape()), shape_string(k.shape()));
-  if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0 || cu_seqlens.back() != args.tokens)
-    fail(ErrorKind::kInvalidArgument, "segment_attention: cu_seqlens must run from 0 to {} tokens",
-         args.tokens);
-  // Each token's key range [segment start, segment end), uploaded for the kernel.
-  std::vector<int32_t> key_ranges(size_t(2 * args.tokens));
-  for (size_t s = 0; s + 1 < cu_seqlens.size(); ++s) {
-    if (cu_seqlens[s + 1] < cu_seqlens[s])
-      fail(ErrorKind::kInvalidArgument, "segment_attention: cu_seqlens decreases at index {}",
-           s + 1);
-    args.max_keys = std::max(args.max_keys, cu_seqlens[s + 1] - cu_seqlens[s]);
-    for (int64_t t = cu_seqlens[s]; t < cu_seqlens[s + 1]; ++t) {
-      key_ranges[size_t(2 * t)] = int32_t(cu_seqlens[s]);
-      key_ranges[size_t(2 * t + 1)] = int32_t(cu_seqlens[s + 1]);
-    }
-  }
-  const Tensor device_ranges = upload(key_ranges);
+  const char* op = "segment_attention";
+  if (q.dtype() != DType::kF32) return segment_attention_half(q, k, v, cu_seqlens, scale);
+  cuda_kernels::AttentionArgs args = check_qkv(q, k, v, op);
+  check_segments(q, k, cu_seqlens, op);
+  const Tensor device_ranges = upload(segment_key_ranges(cu_seqlens, &args.max_keys));
   Tensor out =
       Tensor::empty({args.tokens, int64_t(args.heads) * args.head_dim}, DType::kF32, Device::kCUDA);
   args.out = out.data<float>();
   args.key_ranges = device_ranges.data<int32_t>();
   args.scale = scale;
-  dispatch_attention(args, "segment_attention");
+  dispatch_attention(args, op);
   return out;
 }
 

@@ -20,17 +20,22 @@ void check_gpu_f32(const Tensor& t, const char* op, const char* what) {
   check_on_gpu(t, op, what);
 }
 
-cuda_kernels::WeightType weight_type(DType dtype) {
+cuda_kernels::FloatType float_type(DType dtype) {
   switch (dtype) {
     case DType::kF32:
-      return cuda_kernels::WeightType::kF32;
+      return cuda_kernels::FloatType::kF32;
     case DType::kBF16:
-      return cuda_kernels::WeightType::kBF16;
+      return cuda_kernels::FloatType::kBF16;
     case DType::kF16:
-      return cuda_kernels::WeightType::kF16;
+      return cuda_kernels::FloatType::kF16;
     default:
-      fail(ErrorKind::kInternal, "weight_type: {} is not a float weight", dtype_name(dtype));
+      fail(ErrorKind::kInternal, "float_type: {} is not a float type", dtype_name(dtype));
   }
+}
+
+cuda_kernels::ActivationKind activation_kind(Activation act) {
+  return act == Activation::kSilu ? cuda_kernels::ActivationKind::kSilu
+                                  : cuda_kernels::ActivationKind::kGelu;
 }
 
 void run_attention(const cuda_kernels::AttentionArgs& args, const char* op) {

@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "ops/dispatch.h"
+#include "ops/elementwise.h"
 #include "ops/kernels_cuda.h"
 
 namespace glimpse::ops::cuda {
@@ -21,8 +22,10 @@ void check_on_gpu(const Tensor& t, const char* op, const char* what);
 // check_f32 and check_on_gpu.
 void check_gpu_f32(const Tensor& t, const char* op, const char* what);
 
-// The kernels' name for an f32, bf16 or f16 weight dtype (is_float_weight).
-cuda_kernels::WeightType weight_type(DType dtype);
+// The kernels' name for an f32, bf16 or f16 dtype (is_float_weight).
+cuda_kernels::FloatType float_type(DType dtype);
+
+cuda_kernels::ActivationKind activation_kind(Activation act);
 
 // Plans and launches the attention kernels (attention_cuda.cu) with the split-K workspace they
 // need; args.out must be set. Shared by attention.h and paged_attention.h.

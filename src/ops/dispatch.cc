@@ -14,6 +14,13 @@ void check_f32(const Tensor& t, const char* op, const char* what) {
          dtype_name(t.dtype()));
 }
 
+void check_float(const Tensor& t, const char* op, const char* what) {
+  if (!t.defined()) fail(ErrorKind::kInvalidArgument, "{}: {} is undefined", op, what);
+  if (!is_float_weight(t.dtype()))
+    fail(ErrorKind::kInvalidArgument, "{}: {} must be F32, BF16 or F16, got {}", op, what,
+         dtype_name(t.dtype()));
+}
+
 #if !GLIMPSE_WITH_CUDA
 OpTimer::OpTimer(const char*, const Tensor&) {}
 OpTimer::~OpTimer() = default;

@@ -14,6 +14,8 @@ namespace glimpse::ops {
 
 // Throws Error(kInvalidArgument) naming `op` and `what` unless `t` is a defined f32 tensor.
 void check_f32(const Tensor& t, const char* op, const char* what);
+// The same for a defined f32, bf16 or f16 tensor.
+void check_float(const Tensor& t, const char* op, const char* what);
 
 // GPU time per op, for finding where a forward pass spends it: with GLIMPSE_PROFILE_OPS=1 every
 // CUDA op dispatched here is bracketed by two events (not while a CUDA graph is being captured),

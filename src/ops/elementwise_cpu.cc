@@ -1,7 +1,9 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "ops/convert.h"
 #include "ops/elementwise.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops {
 
@@ -48,15 +50,13 @@ Tensor activation(const Tensor& x, Activation act) {
   return y;
 }
 
-// Reads 2·n floats per row, writes n.
-Tensor gated_activation(const Tensor& gate_up, Activation act) {
-  check_f32(gate_up, "gated_activation", "input");
-  if (gate_up.dim() != 2 || gate_up.size(1) % 2 != 0)
-    fail(ErrorKind::kInvalidArgument, "gated_activation: input must be [rows, 2·n], got {}",
-         shape_string(gate_up.shape()));
+// Reads 2·n elements per row, writes n; computes in f32 whatever the dtypes.
+Tensor gated_activation(const Tensor& gate_up, Activation act, DType out_dtype) {
+  check_gated_shapes(gate_up, out_dtype);
   const int64_t rows = gate_up.size(0), n = gate_up.size(1) / 2;
   Tensor y = Tensor::empty({rows, n}, DType::kF32);
-  const float* in = gate_up.data<float>();
+  const Tensor wide = convert(gate_up, DType::kF32);
+  const float* in = wide.data<float>();
   float* out = y.data<float>();
   ThreadPool::global().parallel_for(rows * n, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
@@ -64,7 +64,7 @@ Tensor gated_activation(const Tensor& gate_up, Activation act) {
       out[i] = apply(act, in[r * 2 * n + c]) * in[r * 2 * n + n + c];
     }
   });
-  return y;
+  return convert(y, out_dtype);
 }
 
 }  // namespace cpu

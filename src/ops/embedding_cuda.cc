@@ -17,7 +17,7 @@ Tensor embedding(const Tensor& table, std::span<const int32_t> ids) {
            vocab);
   Tensor out = Tensor::empty({int64_t(ids.size()), d}, DType::kF32, Device::kCUDA);
   const Tensor device_ids = upload(ids);
-  check_launch(cuda_kernels::embedding(table.raw_data(), weight_type(table.dtype()),
+  check_launch(cuda_kernels::embedding(table.raw_data(), float_type(table.dtype()),
                                        device_ids.data<int32_t>(), int64_t(ids.size()), d,
                                        out.data<float>()),
                "embedding");
@@ -34,7 +34,7 @@ Tensor embedding_of_device_ids(const Tensor& table, const Tensor& ids) {
   check_on_gpu(ids, "embedding", "ids");
   const int64_t d = table.size(1);
   Tensor out = Tensor::empty({ids.size(0), d}, DType::kF32, Device::kCUDA);
-  check_launch(cuda_kernels::embedding(table.raw_data(), weight_type(table.dtype()),
+  check_launch(cuda_kernels::embedding(table.raw_data(), float_type(table.dtype()),
                                        ids.data<int32_t>(), ids.size(0), d, out.data<float>()),
                "embedding");
   return out;

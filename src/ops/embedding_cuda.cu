@@ -10,15 +10,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void embedding_kernel(const void* __restrict__ table, WeightType type,
+__global__ void embedding_kernel(const void* __restrict__ table, FloatType type,
                                  const int32_t* __restrict__ ids, int64_t d,
                                  float* __restrict__ out) {
   const int64_t id = ids[blockIdx.x];
   float* dst = out + int64_t(blockIdx.x) * d;
-  if (type == WeightType::kF32) {
+  if (type == FloatType::kF32) {
     const float* src = static_cast<const float*>(table) + id * d;
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) dst[j] = src[j];
-  } else if (type == WeightType::kBF16) {
+  } else if (type == FloatType::kBF16) {
     const __nv_bfloat16* src = static_cast<const __nv_bfloat16*>(table) + id * d;
     for (int64_t j = threadIdx.x; j < d; j += blockDim.x) dst[j] = __bfloat162float(src[j]);
   } else {
@@ -29,7 +29,7 @@ __global__ void embedding_kernel(const void* __restrict__ table, WeightType type
 
 }  // namespace
 
-cudaError_t embedding(const void* table, WeightType type, const int32_t* ids, int64_t count,
+cudaError_t embedding(const void* table, FloatType type, const int32_t* ids, int64_t count,
                       int64_t d, float* out) {
   if (count == 0 || d == 0) return cudaSuccess;
   embedding_kernel<<<unsigned(count), kThreads>>>(table, type, ids, d, out);

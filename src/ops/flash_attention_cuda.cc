@@ -43,23 +43,27 @@ void force_attention_kernel(AttentionKernel kernel) {
   forced_kernel.store(kernel);
 }
 
-int flash_attention_warps(const cuda_kernels::AttentionArgs& args) {
+int flash_attention_warps(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned) {
   const AttentionKernel kernel = forced_kernel.load();
   // The kernel folds the scale into its exponent, which needs scale > 0.
-  if (kernel == AttentionKernel::kSplitK ||
-      !cuda_kernels::flash_attention_supports(args.head_dim) || !(args.scale > 0) ||
-      !aligned16(args.q) || !aligned16(args.k) || !aligned16(args.v) || !aligned16(args.out))
+  if (kernel == AttentionKernel::kSplitK || !cuda_kernels::flash_attention_supports(head_dim) ||
+      !(scale > 0) || !aligned)
     return 0;
   if (kernel == AttentionKernel::kFlash4Warps) return 4;
   if (kernel == AttentionKernel::kFlash8Warps) return 8;
-  const int64_t rows = int64_t(args.tokens) * (args.heads / args.kv_heads);
   if (rows < kFlashAttentionMinRows) return 0;
   // 128-row blocks share each K/V tile among twice the rows (half the L2 traffic) but hold an SM
   // alone (223 registers a thread): take them once they fill every SM. Measured on the H100
   // (µs, 4 vs 8 warps): vision 1296 patches 66.3 / 62.7, prefill 2048 155.4 / 151.9, prefill 347
   // 22.2 / 23.6 (88 blocks of 128: 4 warps); vision 4096 398.7 / 408.1 is the exception.
-  const int64_t blocks_of_128 = (rows + 127) / 128 * args.kv_heads;
+  const int64_t blocks_of_128 = (rows + 127) / 128 * kv_heads;
   return blocks_of_128 >= multiprocessors() ? 8 : 4;
+}
+
+int flash_attention_warps(const cuda_kernels::AttentionArgs& args) {
+  return flash_attention_warps(
+      int64_t(args.tokens) * (args.heads / args.kv_heads), args.kv_heads, args.head_dim, args.scale,
+      aligned16(args.q) && aligned16(args.k) && aligned16(args.v) && aligned16(args.out));
 }
 
 void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op) {
@@ -82,6 +86,8 @@ void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op)
   flash.k = k;
   flash.v = v;
   flash.out = args.out;
+  flash.kv_key_stride = args.head_dim;
+  flash.kv_head_stride = keys * args.head_dim;
   flash.key_ranges = args.key_ranges;
   flash.q_offset = args.q_offset;
   flash.keys = int(keys);

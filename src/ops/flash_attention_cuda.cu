@@ -18,16 +18,17 @@
 // through shared memory with cp.async, two stages, so tile j+1 loads while tile j computes. Rows
 // are padded by 16 B (4 banks), which keeps ldmatrix's 8-row reads free of bank conflicts.
 //
-// Operands: q is read as f32 and rounded in registers; K and V are rounded once by kv_to_bf16
-// into head-major bf16 copies [kv_heads, keys, d] (paged rows gathered there through the block
-// table), because every K/V element is read by many blocks (all the query tiles of its head):
-// reading it as bf16 halves that L2 traffic, and lets cp.async move it untouched.
+// Operands: an f32 q is read and rounded in registers, a bf16 q read as is; out is written in q's
+// type. f32 K and V are rounded once by kv_to_bf16 into head-major bf16 copies [kv_heads, keys, d]
+// (paged rows gathered there through the block table), because every K/V element is read by many
+// blocks (all the query tiles of its head): reading it as bf16 halves that L2 traffic, and lets
+// cp.async move it untouched. bf16 K and V (the vision tower's) are read in place.
 //
 // Work (llm.c style), for T tokens, H query heads, K/V heads Hk, d, and each query seeing k_t keys:
 //   FLOPs:        4·d·H·Σ_t k_t (2·d for Q·Kᵀ, 2·d for P·V) plus ≤ 64 masked keys per row of a
 //                 diagonal tile; causal prefill: 4·d·H·T(T+1)/2.
-//   DRAM bytes:   q and out 2·T·H·d·4; K and V read as f32 once (2·keys·Hk·d·4), written and read
-//                 back as bf16 (2·2·keys·Hk·d·2).
+//   DRAM bytes:   q and out 2·T·H·d·4 (·2 in bf16); f32 K and V read once (2·keys·Hk·d·4),
+//                 written and read back as bf16 (2·2·keys·Hk·d·2); bf16 K and V read once.
 //   L2 → SM:      each block streams its key range of K and V as bf16: 4·d bytes per key, once
 //                 per block (16·kWarps rows) - the reason for 8-warp blocks once they fill the GPU.
 //   Shared mem:   2 stages × (K, V) × 64 × (d + 8) × 2 B = 69.6 KB for d = 128, 36.9 KB for 64.
@@ -38,6 +39,7 @@
 #include <cuda_bf16.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "ops/kernels_cuda.h"
 
@@ -122,7 +124,8 @@ constexpr int shared_bytes() {
 }
 
 // Grid: (query tiles, kv_heads); block: kWarps warps. Dynamic shared memory: shared_bytes().
-template <int kDim, int kWarps>
+// Q is float or __nv_bfloat16, the type of q and out.
+template <int kDim, int kWarps, typename Q>
 __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
     flash_attention_kernel(const FlashAttentionArgs a) {
   constexpr int kThreads = kWarps * 32;
@@ -166,8 +169,8 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
 
   // K and V rows [key0, key0 + kKeyTile) of this KV head → stage `stage`; rows past the end read
   // as zeros (their scores are masked, and zero values keep 0·v finite).
-  const uint16_t* k_head = a.k + int64_t(kv_head) * a.keys * kDim;
-  const uint16_t* v_head = a.v + int64_t(kv_head) * a.keys * kDim;
+  const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
+  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
   auto load_tile = [&](int stage, int key0) {
     uint16_t* k_tile = shared + stage * 2 * kKeyTile * kStride;
     uint16_t* v_tile = k_tile + kKeyTile * kStride;
@@ -176,7 +179,7 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
       const int c = int(threadIdx.x) + i * kThreads;
       const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
       const bool valid = key0 + r < a.keys;
-      const int64_t src = int64_t(valid ? key0 + r : 0) * kDim + col;
+      const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + col;
       cp_async_16(shared_address(k_tile + r * kStride + col), k_head + src, valid);
       cp_async_16(shared_address(v_tile + r * kStride + col), v_head + src, valid);
     }
@@ -187,15 +190,21 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
   cp_async_commit();
 
   // Q as bf16 A fragments, [k16 step][4 registers], while the first tile loads.
+  const Q* q = static_cast<const Q*>(a.q);
   uint32_t q_frag[kDimSteps][4];
 #pragma unroll
   for (int s = 0; s < kDimSteps; ++s)
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int h = r & 1, col = s * 16 + 2 * t4 + 8 * (r >> 1);
-      const float2 x = row_valid[h] ? *reinterpret_cast<const float2*>(a.q + row_offset[h] + col)
-                                    : make_float2(0.0f, 0.0f);
-      q_frag[s][r] = pack_bf16(x.x, x.y);
+      if constexpr (std::is_same_v<Q, float>) {
+        const float2 x = row_valid[h] ? *reinterpret_cast<const float2*>(q + row_offset[h] + col)
+                                      : make_float2(0.0f, 0.0f);
+        q_frag[s][r] = pack_bf16(x.x, x.y);
+      } else {  // two bf16, the lower column in the low half as memory holds them
+        q_frag[s][r] =
+            row_valid[h] ? *reinterpret_cast<const uint32_t*>(q + row_offset[h] + col) : 0u;
+      }
     }
 
   // Running state of the two rows: max (unscaled), this lane's part of the sum, O.
@@ -307,11 +316,15 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
     if (!row_valid[h]) continue;
-    float* out = a.out + row_offset[h];
+    Q* out = static_cast<Q*>(a.out) + row_offset[h];
 #pragma unroll
-    for (int n = 0; n < kDimTiles; ++n)
-      *reinterpret_cast<float2*>(out + n * 8 + 2 * t4) =
-          make_float2(o[n][2 * h] * inverse, o[n][2 * h + 1] * inverse);
+    for (int n = 0; n < kDimTiles; ++n) {
+      const float x = o[n][2 * h] * inverse, y = o[n][2 * h + 1] * inverse;
+      if constexpr (std::is_same_v<Q, float>)
+        *reinterpret_cast<float2*>(out + n * 8 + 2 * t4) = make_float2(x, y);
+      else
+        *reinterpret_cast<uint32_t*>(out + n * 8 + 2 * t4) = pack_bf16(x, y);
+    }
   }
 }
 
@@ -341,17 +354,23 @@ __global__ void kv_to_bf16_kernel(const float* __restrict__ k, const float* __re
   }
 }
 
-template <int kDim, int kWarps>
-cudaError_t launch(const FlashAttentionArgs& a) {
+template <int kDim, int kWarps, typename Q>
+cudaError_t launch_typed(const FlashAttentionArgs& a) {
   constexpr int kRows = 16 * kWarps, kBytes = shared_bytes<kDim, kWarps>();
   // Over 48 KB of dynamic shared memory must be allowed per kernel, once.
   static const cudaError_t allowed = cudaFuncSetAttribute(
-      flash_attention_kernel<kDim, kWarps>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
+      flash_attention_kernel<kDim, kWarps, Q>, cudaFuncAttributeMaxDynamicSharedMemorySize, kBytes);
   if (allowed != cudaSuccess) return allowed;
   const int64_t rows = int64_t(a.tokens) * (a.heads / a.kv_heads);
   const dim3 grid(unsigned((rows + kRows - 1) / kRows), unsigned(a.kv_heads));
-  flash_attention_kernel<kDim, kWarps><<<grid, kWarps * 32, kBytes>>>(a);
+  flash_attention_kernel<kDim, kWarps, Q><<<grid, kWarps * 32, kBytes>>>(a);
   return cudaGetLastError();
+}
+
+template <int kDim, int kWarps>
+cudaError_t launch(const FlashAttentionArgs& a) {
+  return a.bf16_q ? launch_typed<kDim, kWarps, __nv_bfloat16>(a)
+                  : launch_typed<kDim, kWarps, float>(a);
 }
 
 }  // namespace

@@ -28,6 +28,9 @@ constexpr int64_t kFlashAttentionMinRows = 64;
 
 // The flash kernel's warps per block for this call (4 or 8), or 0 when split-K serves it.
 int flash_attention_warps(const cuda_kernels::AttentionArgs& args);
+// The same for a call of `rows` query rows per KV head (tokens · heads / kv_heads) whose tensors
+// are all 16-byte `aligned`.
+int flash_attention_warps(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned);
 
 // Runs the attention of `args` (args.out set) on the kernel flash_attention_warps picks.
 // Keys [0, q_offset + tokens) are read (segment calls: q_offset 0, keys = tokens).

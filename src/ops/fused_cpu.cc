@@ -1,6 +1,8 @@
 #include "core/device_copy.h"
+#include "ops/convert.h"
 #include "ops/elementwise.h"
 #include "ops/fused.h"
+#include "ops/linear.h"
 #include "ops/norms.h"
 
 namespace glimpse::ops::cpu {
@@ -26,7 +28,7 @@ Tensor residual_rms_norm(Tensor& hidden, const Tensor& x, const Tensor& x_weight
 }
 
 QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, const Tensor& cos,
-                          const Tensor& sin, RotaryLayout layout) {
+                          const Tensor& sin, RotaryLayout layout, DType out) {
   const int64_t d = qkv_head_dim(qkv, heads, kv_heads), n = qkv.size(0);
   QkvParts parts{Tensor::empty({n, heads, d}, DType::kF32),
                  Tensor::empty({n, kv_heads, d}, DType::kF32),
@@ -41,7 +43,11 @@ QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, co
             Device::kCPU);
   cpu::rotary_inplace(parts.q, cos, sin, layout);
   cpu::rotary_inplace(parts.k, cos, sin, layout);
-  return parts;
+  return {cpu::convert(parts.q, out), cpu::convert(parts.k, out), cpu::convert(parts.v, out)};
+}
+
+Tensor gated_linear(const Tensor& x, const Tensor& gate_up_weight, Activation act, DType out) {
+  return cpu::gated_activation(cpu::linear(x, gate_up_weight, nullptr, DType::kF32), act, out);
 }
 
 }  // namespace glimpse::ops::cpu

@@ -1,6 +1,8 @@
 #include "ops/common_cuda.h"
+#include "ops/elementwise.h"
 #include "ops/fused.h"
 #include "ops/fused_kernels_cuda.h"
+#include "ops/linear.h"
 #include "ops/shape_checks.h"
 
 namespace glimpse::ops::cuda {
@@ -30,7 +32,7 @@ Tensor residual_rms_norm(Tensor& hidden, const Tensor& x, const Tensor& x_weight
 }
 
 QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, const Tensor& cos,
-                          const Tensor& sin, RotaryLayout layout) {
+                          const Tensor& sin, RotaryLayout layout, DType out) {
   const char* op = "split_qkv_rotary";
   check_gpu_f32(qkv, op, "qkv");
   check_gpu_f32(cos, op, "cos");
@@ -40,19 +42,46 @@ QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, co
     fail(ErrorKind::kInvalidArgument, "{}: qkv {} must be [n, ({} + 2 × {}) · head_dim]", op,
          shape_string(qkv.shape()), heads, kv_heads);
   const int64_t n = qkv.size(0), d = qkv.size(1) / slots;
-  QkvParts parts{Tensor::empty({n, heads, d}, DType::kF32, Device::kCUDA),
-                 Tensor::empty({n, kv_heads, d}, DType::kF32, Device::kCUDA),
-                 Tensor::empty({n, kv_heads, d}, DType::kF32, Device::kCUDA)};
+  if (d % 2 != 0) fail(ErrorKind::kInvalidArgument, "{}: head_dim {} is odd", op, d);
+  if (!is_float_weight(out))
+    fail(ErrorKind::kInvalidArgument, "{}: output {} is not F32, BF16 or F16", op, dtype_name(out));
+  QkvParts parts{Tensor::empty({n, heads, d}, out, Device::kCUDA),
+                 Tensor::empty({n, kv_heads, d}, out, Device::kCUDA),
+                 Tensor::empty({n, kv_heads, d}, out, Device::kCUDA)};
   check_rotary_shapes(parts.q, cos, sin);
   const int64_t pairs = cos.size(1);
   const bool interleaved = layout == RotaryLayout::kInterleaved;
   check_launch(cuda_kernels::split_qkv_rotary(
-                   qkv.data<float>(), parts.q.data<float>(), parts.k.data<float>(),
-                   parts.v.data<float>(), cos.data<float>(), sin.data<float>(), n, int(heads),
+                   qkv.data<float>(), parts.q.raw_data(), parts.k.raw_data(), parts.v.raw_data(),
+                   float_type(out), cos.data<float>(), sin.data<float>(), n, int(heads),
                    int(kv_heads), int(d), int(pairs), interleaved ? 2 : 1,
                    interleaved ? 1 : int(pairs)),
                op);
   return parts;
+}
+
+Tensor gated_linear(const Tensor& x, const Tensor& gate_up_weight, Activation act, DType out) {
+  const char* op = "gated_linear";
+  const LinearShape shape = check_linear(x, gate_up_weight, nullptr, DType::kF32, op);
+  if (shape.out_features % 2 != 0)
+    fail(ErrorKind::kInvalidArgument, "{}: weight {} must have 2·n rows (gate over up)", op,
+         shape_string(gate_up_weight.shape()));
+  if (shape.rows > cuda_kernels::kMatvecMaxRows || x.dtype() != DType::kF32 ||
+      out != DType::kF32) {
+    // gate_up in the weight's dtype: half the bytes written and read back, for one more rounding.
+    const DType between = gate_up_weight.dtype();
+    return cuda::gated_activation(cuda::linear(x, gate_up_weight, nullptr, between), act, out);
+  }
+  check_on_gpu(x, op, "input");
+  check_on_gpu(gate_up_weight, op, "weight");
+  const int64_t n = shape.out_features / 2;
+  Tensor y = Tensor::empty({shape.rows, n}, DType::kF32, Device::kCUDA);
+  check_launch(cuda_kernels::gated_matvec(
+                   x.data<float>(), shape.rows, gate_up_weight.raw_data(),
+                   float_type(gate_up_weight.dtype()), n, shape.in_features,
+                   activation_kind(act), y.data<float>()),
+               op);
+  return y;
 }
 
 }  // namespace glimpse::ops::cuda

@@ -1,9 +1,11 @@
 // The fused decoder kernels. residual_rms_norm: reads hidden and x, writes hidden and next
 // (16·d bytes per row instead of 32·d over four launches), float4-wide with the row in registers
 // when d % 4 == 0. split_qkv_rotary: reads and writes
-// each q/k/v element once (8 bytes) instead of a copy pass plus a rotary pass over q and k.
+// each q/k/v element once (4 bytes, and 4 or 2 to write) instead of a copy pass plus a rotary
+// pass over q and k.
 #include "ops/common_cuda.cuh"
 #include "ops/fused_kernels_cuda.h"
+#include "ops/half_cuda.cuh"
 
 namespace glimpse::ops::cuda_kernels {
 namespace {
@@ -83,49 +85,39 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
-// One thread per (token, slot, feature j); a rotated pair is handled by the thread of its first
-// feature, the second feature's thread does nothing.
-__global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, float* __restrict__ q,
-                                        float* __restrict__ k, float* __restrict__ v,
+// One thread per two features of a head row: a rotary pair (i·first_step, i·first_step +
+// second_offset) for i < pairs, else two neighbours of the unrotated tail [2·pairs, d). The v slots
+// and the tails are copies. Reads 4 B and writes sizeof(Out) per element.
+template <typename Out>
+__global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, Out* __restrict__ q,
+                                        Out* __restrict__ k, Out* __restrict__ v,
                                         const float* __restrict__ cos,
                                         const float* __restrict__ sin, int64_t n, int heads,
                                         int kv_heads, int d, int pairs, int first_step,
                                         int second_offset) {
-  const int slots = heads + 2 * kv_heads;
-  const int64_t total = n * slots * d;
+  const int slots = heads + 2 * kv_heads, half = d / 2;
+  const int64_t total = n * slots * half;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
-    const int j = int(i % d);
-    const int slot = int((i / d) % slots);
-    const int64_t t = i / (int64_t(d) * slots);
-    const float* in = qkv + (t * slots + slot) * d;
-    float* out;
-    if (slot < heads) {
-      out = q + (t * heads + slot) * d;
-    } else if (slot < heads + kv_heads) {
-      out = k + (t * kv_heads + (slot - heads)) * d;
+    const int p = int(i % half);
+    const int64_t head_row = i / half;  // t · slots + slot
+    const int slot = int(head_row % slots);
+    const int64_t t = head_row / slots;
+    const float* in = qkv + head_row * d;
+    Out* out = slot < heads             ? q + (t * heads + slot) * d
+               : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
+                                         : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+    const bool rotated = p < pairs && slot < heads + kv_heads;
+    const int a = p < pairs ? p * first_step : 2 * p;  // 2·pairs + 2·(p − pairs)
+    const int b = p < pairs ? a + second_offset : a + 1;
+    const float x = in[a], y = in[b];
+    if (rotated) {
+      const float c = cos[t * pairs + p], s = sin[t * pairs + p];
+      out[a] = from_f32<Out>(x * c - y * s);
+      out[b] = from_f32<Out>(y * c + x * s);
     } else {
-      v[(t * kv_heads + (slot - heads - kv_heads)) * d + j] = in[j];
-      continue;
-    }
-    // Which pair j belongs to, and whether it is the pair's first feature.
-    int pair = -1;
-    bool first = false;
-    if (first_step == 2) {
-      if (j < 2 * pairs) pair = j / 2, first = j % 2 == 0;
-    } else if (j < pairs) {
-      pair = j, first = true;
-    } else if (j >= second_offset && j < second_offset + pairs) {
-      pair = j - second_offset;
-    }
-    if (pair < 0) {
-      out[j] = in[j];
-    } else if (first) {
-      const float c = cos[t * pairs + pair], s = sin[t * pairs + pair];
-      const int second = pair * first_step + second_offset;
-      const float a = in[j], b = in[second];
-      out[j] = a * c - b * s;
-      out[second] = b * c + a * s;
+      out[a] = from_f32<Out>(x);
+      out[b] = from_f32<Out>(y);
     }
   }
 }
@@ -148,25 +140,42 @@ cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weig
     const auto* n4 = reinterpret_cast<const float4*>(next_weight);
     auto* out4 = reinterpret_cast<float4*>(next);
     if (per_thread == 1)
-      residual_rms_norm_vec_kernel<1><<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
+      residual_rms_norm_vec_kernel<1>
+          <<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
     else if (per_thread == 2)
-      residual_rms_norm_vec_kernel<2><<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
+      residual_rms_norm_vec_kernel<2>
+          <<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
     else
-      residual_rms_norm_vec_kernel<4><<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
+      residual_rms_norm_vec_kernel<4>
+          <<<unsigned(rows), threads>>>(h4, x4, w4, n4, out4, quads, eps);
     return cudaGetLastError();
   }
-  residual_rms_norm_kernel<<<unsigned(rows), kThreads>>>(hidden, x, x_weight, next_weight, next,
-                                                         d, eps);
+  residual_rms_norm_kernel<<<unsigned(rows), kThreads>>>(hidden, x, x_weight, next_weight, next, d,
+                                                         eps);
   return cudaGetLastError();
 }
 
-cudaError_t split_qkv_rotary(const float* qkv, float* q, float* k, float* v, const float* cos,
-                             const float* sin, int64_t n, int heads, int kv_heads, int d,
-                             int pairs, int first_step, int second_offset) {
-  const int64_t total = n * (heads + 2 * kv_heads) * d;
+cudaError_t split_qkv_rotary(const float* qkv, void* q, void* k, void* v, FloatType out,
+                             const float* cos, const float* sin, int64_t n, int heads, int kv_heads,
+                             int d, int pairs, int first_step, int second_offset) {
+  if (d % 2 != 0) return cudaErrorInvalidValue;
+  const int64_t total = n * (heads + 2 * kv_heads) * (d / 2);
   if (total == 0) return cudaSuccess;
-  split_qkv_rotary_kernel<<<grid_for(total, kThreads), kThreads>>>(
-      qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs, first_step, second_offset);
+  const unsigned grid = grid_for(total, kThreads);
+  if (out == FloatType::kF32)
+    split_qkv_rotary_kernel<<<grid, kThreads>>>(qkv, static_cast<float*>(q), static_cast<float*>(k),
+                                                static_cast<float*>(v), cos, sin, n, heads,
+                                                kv_heads, d, pairs, first_step, second_offset);
+  else if (out == FloatType::kBF16)
+    split_qkv_rotary_kernel<<<grid, kThreads>>>(
+        qkv, static_cast<__nv_bfloat16*>(q), static_cast<__nv_bfloat16*>(k),
+        static_cast<__nv_bfloat16*>(v), cos, sin, n, heads, kv_heads, d, pairs, first_step,
+        second_offset);
+  else
+    split_qkv_rotary_kernel<<<grid, kThreads>>>(qkv, static_cast<__half*>(q),
+                                                static_cast<__half*>(k), static_cast<__half*>(v),
+                                                cos, sin, n, heads, kv_heads, d, pairs, first_step,
+                                                second_offset);
   return cudaGetLastError();
 }
 

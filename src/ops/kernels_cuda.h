@@ -11,19 +11,21 @@
 namespace glimpse::ops::cuda_kernels {
 
 enum class ActivationKind : int { kSilu, kGelu };
-enum class WeightType : int { kF32, kBF16, kF16 };  // 4-byte or 2-byte float storage
+// The element type of a float buffer: weights and activations, 4 or 2 bytes.
+enum class FloatType : int { kF32, kBF16, kF16 };
 
-// y = weight · x / sqrt(mean(x²) + eps), one block per row of d floats.
-cudaError_t rms_norm(const float* x, const float* weight, float* y, int64_t rows, int d, float eps);
+// y = weight · x / sqrt(mean(x²) + eps), one block per row of d floats; y in `out`.
+cudaError_t rms_norm(const float* x, const float* weight, void* y, FloatType out, int64_t rows,
+                     int d, float eps);
 // y = (x - mean) / sqrt(var + eps) · weight + bias, one block per row.
 cudaError_t layer_norm(const float* x, const float* weight, const float* bias, float* y,
                        int64_t rows, int d, float eps);
 
 cudaError_t add_inplace(float* x, const float* y, int64_t n);
 cudaError_t activation(const float* x, float* y, int64_t n, ActivationKind act);
-// gate_up [rows, 2n] → act(gate) · up [rows, n].
-cudaError_t gated_activation(const float* gate_up, float* y, int64_t rows, int64_t n,
-                             ActivationKind act);
+// gate_up [rows, 2n] → act(gate) · up [rows, n], each buffer in its own float type.
+cudaError_t gated_activation(const void* gate_up, FloatType in, void* y, FloatType out,
+                             int64_t rows, int64_t n, ActivationKind act);
 
 // x [tokens, heads, head_dim] in place; pair i is features (i·first_step, i·first_step +
 // second_offset); cos, sin [tokens, pairs].
@@ -66,15 +68,19 @@ AttentionPlan plan_attention(const AttentionArgs& args);
 cudaError_t attention(const AttentionArgs& args, const AttentionPlan& plan, float* workspace);
 
 // Flash attention on tensor cores (flash_attention_cuda.cu) for many queries: bf16 operands, f32
-// accumulation and softmax. K and V are first rounded to bf16 head-major copies [kv_heads, keys, d]
-// (paged rows gathered through the block table); the kernel reads those and q (f32) and writes out.
-// Query t sees keys [key_ranges[2t], key_ranges[2t+1]) when key_ranges is given (both bounds
-// non-decreasing in t, as segments are), else [0, q_offset + t].
+// accumulation and softmax. q and out are f32 (q rounded in registers) or bf16, both the same;
+// K and V are bf16, key p of KV head h at p·kv_key_stride + h·kv_head_stride: f32 K/V are first
+// rounded to bf16 head-major copies [kv_heads, keys, d] (paged rows gathered through the block
+// table), bf16 K/V [keys, kv_heads, d] are read in place. Query t sees keys
+// [key_ranges[2t], key_ranges[2t+1]) when key_ranges is given (both bounds non-decreasing in t,
+// as segments are), else [0, q_offset + t].
 struct FlashAttentionArgs {
-  const float* q;             // [tokens, heads, head_dim]
-  const uint16_t* k;          // bf16 [kv_heads, keys, head_dim]
-  const uint16_t* v;          // bf16 [kv_heads, keys, head_dim]
-  float* out;                 // [tokens, heads · head_dim]
+  const void* q;              // [tokens, heads, head_dim]
+  const uint16_t* k;          // bf16
+  const uint16_t* v;          // bf16, laid out as k
+  void* out;                  // [tokens, heads · head_dim], q's type
+  bool bf16_q;                // q and out are bf16 (else f32)
+  int64_t kv_key_stride, kv_head_stride;  // elements
   const int32_t* key_ranges;  // device [tokens, 2], or null (causal)
   int64_t q_offset;
   int keys, tokens, heads, kv_heads, head_dim;
@@ -91,18 +97,24 @@ cudaError_t kv_to_bf16(const float* k, const float* v, const int32_t* block_tabl
 cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
 
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
-cudaError_t embedding(const void* table, WeightType type, const int32_t* ids, int64_t count,
+cudaError_t embedding(const void* table, FloatType type, const int32_t* ids, int64_t count,
                       int64_t d, float* out);
 
 // torch's grid_sample(bicubic, align_corners=False, border) of map [h, w, c] at points [n, 2].
 cudaError_t bicubic_grid_sample(const float* map, int64_t height, int64_t width, int64_t channels,
                                 const float* points, int64_t n, float* out);
 
-// y[rows, out] = x[rows, in] · weightᵀ (+ bias) for few rows (decode): streams the weight once.
+// y[rows, out] = x[rows, in] · weightᵀ (+ bias), or y += that when `accumulate`, for few rows
+// (decode): streams the weight once.
 constexpr int64_t kMatvecMaxRows = 8;
-cudaError_t matvec(const float* x, int64_t rows, const void* weight, WeightType type,
-                   int64_t out_features, int64_t in_features, const float* bias, float* y);
-// dst = round-to-nearest(src) as bf16 or f16 (the GEMM path's input conversion).
-cudaError_t f32_to_half(const float* src, void* dst, WeightType type, int64_t n);
+cudaError_t matvec(const float* x, int64_t rows, const void* weight, FloatType type,
+                   int64_t out_features, int64_t in_features, const float* bias, float* y,
+                   bool accumulate);
+// y[rows, n] = act(x · gateᵀ) · (x · upᵀ) with weight [2n, in] = gate rows over up rows, for few
+// rows: the gated MLP's first half in one pass over the weight.
+cudaError_t gated_matvec(const float* x, int64_t rows, const void* weight, FloatType type,
+                         int64_t n, int64_t in_features, ActivationKind act, float* y);
+// dst[i] = src[i] converted from `from` to `to` (round to nearest even).
+cudaError_t convert(const void* src, FloatType from, void* dst, FloatType to, int64_t n);
 
 }  // namespace glimpse::ops::cuda_kernels

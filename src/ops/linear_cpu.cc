@@ -13,7 +13,10 @@
 #include <vector>
 
 #include "core/thread_pool.h"
+#include "ops/convert.h"
+#include "ops/elementwise.h"
 #include "ops/linear.h"
+#include "ops/shape_checks.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -137,26 +140,13 @@ void gemm_half(const float* x, int64_t rows, const Tensor& weight, float* y) {
 
 }  // namespace
 
-// rows × out × in multiply-adds; the weights (in·out elements) are read once per call.
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias) {
-  check_f32(x, "linear", "input");
-  if (!weight.defined() || weight.dim() != 2 || !is_float_weight(weight.dtype()))
-    fail(ErrorKind::kInvalidArgument, "linear: weight must be a 2-D F32/BF16/F16 tensor");
-  const int64_t out_features = weight.size(0), in_features = weight.size(1);
-  if (in_features == 0 || x.dim() < 1 || x.size(-1) != in_features)
-    fail(ErrorKind::kInvalidArgument,
-         "linear: input {} does not end in the weight's {} input features", shape_string(x.shape()),
-         in_features);
-  if (bias) {
-    check_f32(*bias, "linear", "bias");
-    if (bias->numel() != out_features)
-      fail(ErrorKind::kInvalidArgument, "linear: bias {} does not match {} output features",
-           shape_string(bias->shape()), out_features);
-  }
-  const int64_t rows = x.numel() / in_features;
+// rows × out × in multiply-adds; the weights (in·out elements) are read once per call. A half x is
+// widened first and a half output rounded last: the arithmetic is always f32.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType out_dtype) {
+  const auto [rows, out_features, in_features] = check_linear(x, weight, bias, out_dtype, "linear");
   Tensor y = Tensor::empty({rows, out_features}, DType::kF32);
   float* out = y.data<float>();
-  if (rows == 0) return y;
+  if (rows == 0) return convert(y, out_dtype);
   // Every path accumulates onto y: start from the bias or from zero.
   for (int64_t r = 0; r < rows; ++r) {
     if (bias)
@@ -165,7 +155,8 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias) {
     else
       std::memset(out + r * out_features, 0, size_t(out_features) * sizeof(float));
   }
-  const float* in = x.data<float>();
+  const Tensor x32 = convert(x, DType::kF32);
+  const float* in = x32.data<float>();
   if (weight.dtype() != DType::kF32) {
     if (rows <= kMatvecMaxRows)
       matvec_half(in, rows, weight, out);
@@ -179,7 +170,16 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias) {
                 blasint(in_features), 1.0f, in, blasint(in_features), weight.data<float>(),
                 blasint(in_features), 1.0f, out, blasint(out_features));
   }
-  return y;
+  return convert(y, out_dtype);
+}
+
+void add_linear(Tensor& y, const Tensor& x, const Tensor& weight) {
+  check_f32(y, "add_linear", "y");
+  const LinearShape shape = check_linear(x, weight, nullptr, DType::kF32, "add_linear");
+  if (y.dim() != 2 || y.size(0) != shape.rows || y.size(1) != shape.out_features)
+    fail(ErrorKind::kInvalidArgument, "add_linear: y {} must be [{}, {}]", shape_string(y.shape()),
+         shape.rows, shape.out_features);
+  add_inplace(y, linear(x, weight, nullptr, DType::kF32));
 }
 
 }  // namespace glimpse::ops::cpu

@@ -1,19 +1,21 @@
-// y = x·Wᵀ (+ b) on the GPU.
-// - rows ≤ kMatvecMaxRows (decode): our matvec kernel (linear_cuda.cu) streams the weight once in
-//   its stored dtype with f32 products, as the CPU op.
-// - more rows (prefill): cuBLASLt. f32 weights: an f32 GEMM (CUBLAS_COMPUTE_32F, no TF32), so the
-//   result matches the CPU to f32 rounding. bf16/f16 weights: x is rounded to the weight's dtype
-//   (one pass, 6 B per element) and the tensor cores multiply with f32 accumulation: 2·rows·out·in
-//   FLOPs, relative error ≈ 2⁻⁹ from that rounding (bf16).
-// Either path writes y [rows, out] f32 with the bias added (cuBLASLt's bias epilogue).
+// y = x·Wᵀ (+ b) and y += x·Wᵀ on the GPU.
+// - f32 x and y, rows ≤ kMatvecMaxRows (decode): our matvec kernel (linear_cuda.cu) streams the
+//   weight once in its stored dtype with f32 products, as the CPU op.
+// - otherwise cuBLASLt. f32 weights: an f32 GEMM (CUBLAS_COMPUTE_32F, no TF32), so the result
+//   matches the CPU to f32 rounding. bf16/f16 weights: an f32 x is rounded to the weight's dtype
+//   (one pass, 6 B per element; none when x already is half) and the tensor cores multiply with
+//   f32 accumulation: 2·rows·out·in FLOPs, relative error ≈ 2⁻⁹ from that rounding (bf16).
+// The bias (f32) is cuBLASLt's bias epilogue; add_linear's sum is its β = 1 with C = D = y.
 #include <cublasLt.h>
 
 #include <mutex>
 #include <unordered_map>
 
 #include "ops/common_cuda.h"
+#include "ops/convert.h"
 #include "ops/kernels_cuda.h"
 #include "ops/linear.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cuda {
 namespace {
@@ -51,7 +53,7 @@ struct MatmulPlan {
 };
 
 struct PlanKey {
-  cudaDataType_t type;
+  cudaDataType_t type, out_type;
   int64_t rows, out_features, in_features;
   bool bias;
   uint32_t align_a, align_b, align_d;
@@ -61,8 +63,9 @@ struct PlanKey {
 struct PlanKeyHash {
   size_t operator()(const PlanKey& k) const {
     size_t h = std::hash<int64_t>()(k.rows);
-    for (const int64_t v : {int64_t(k.type), k.out_features, k.in_features, int64_t(k.bias),
-                            int64_t(k.align_a), int64_t(k.align_b), int64_t(k.align_d)})
+    for (const int64_t v :
+         {int64_t(k.type), int64_t(k.out_type), k.out_features, k.in_features, int64_t(k.bias),
+          int64_t(k.align_a), int64_t(k.align_b), int64_t(k.align_d)})
       h = h * 1000003u ^ std::hash<int64_t>()(v);
     return h;
   }
@@ -109,7 +112,7 @@ MatmulPlan make_plan(const PlanKey& key) {
   check_cublas(cublasLtMatrixLayoutCreate(&plan.b, key.type, in, uint64_t(key.rows), int64_t(in)),
                "layout B");
   check_cublas(
-      cublasLtMatrixLayoutCreate(&plan.d, CUDA_R_32F, out, uint64_t(key.rows), int64_t(out)),
+      cublasLtMatrixLayoutCreate(&plan.d, key.out_type, out, uint64_t(key.rows), int64_t(out)),
       "layout D");
   cublasLtMatmulPreference_t preference = nullptr;
   check_cublas(cublasLtMatmulPreferenceCreate(&preference), "preference");
@@ -133,66 +136,77 @@ MatmulPlan make_plan(const PlanKey& key) {
   return plan;
 }
 
-void gemm(const void* weight, cudaDataType_t type, const void* x, const float* bias, float* y,
-          int64_t rows, int64_t out_features, int64_t in_features) {
+// y = x·Wᵀ (+ bias) + beta·y; x in the weight's dtype, y f32 or that dtype.
+void gemm(const Tensor& weight, const void* x, const float* bias, Tensor& y, int64_t rows,
+          float beta) {
   static std::mutex mutex;
   static auto* plans = new std::unordered_map<PlanKey, MatmulPlan, PlanKeyHash>();  // never freed
-  const PlanKey key{type,          rows,
-                    out_features,  in_features,
-                    bias != nullptr, alignment_of(weight),
-                    alignment_of(x), alignment_of(y)};
+  const int64_t out_features = weight.size(0), in_features = weight.size(1);
+  const PlanKey key{cuda_type(weight.dtype()),
+                    cuda_type(y.dtype()),
+                    rows,
+                    out_features,
+                    in_features,
+                    bias != nullptr,
+                    alignment_of(weight.raw_data()),
+                    alignment_of(x),
+                    alignment_of(y.raw_data())};
   std::lock_guard lock(mutex);  // the bias pointer is set on the shared descriptor
   auto it = plans->find(key);
   if (it == plans->end()) it = plans->emplace(key, make_plan(key)).first;
   const MatmulPlan& plan = it->second;
   if (bias) set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, "bias pointer");
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f;
   const LtContext& context = lt_context();
-  check_cublas(cublasLtMatmul(context.handle, plan.op, &alpha, weight, plan.a, x, plan.b, &beta, y,
-                              plan.d, y, plan.d, &plan.algo, context.workspace, kWorkspaceBytes,
-                              cudaStreamPerThread),
+  check_cublas(cublasLtMatmul(context.handle, plan.op, &alpha, weight.raw_data(), plan.a, x, plan.b,
+                              &beta, y.raw_data(), plan.d, y.raw_data(), plan.d, &plan.algo,
+                              context.workspace, kWorkspaceBytes, cudaStreamPerThread),
                "cublasLtMatmul");
+}
+
+// y (= or +=) x·Wᵀ (+ bias) for checked arguments.
+void project(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& y, int64_t rows,
+             bool accumulate, const char* op) {
+  const int64_t out_features = weight.size(0), in_features = weight.size(1);
+  if (rows == 0 || out_features == 0) return;
+  const float* bias_data = bias ? bias->data<float>() : nullptr;
+  if (rows <= cuda_kernels::kMatvecMaxRows && x.dtype() == DType::kF32 &&
+      y.dtype() == DType::kF32) {
+    check_launch(cuda_kernels::matvec(x.data<float>(), rows, weight.raw_data(),
+                                      float_type(weight.dtype()), out_features, in_features,
+                                      bias_data, y.data<float>(), accumulate),
+                 op);
+    return;
+  }
+  // The tensor cores take both operands in the weight's dtype: round an f32 x once.
+  const Tensor operand = convert(x, weight.dtype());
+  gemm(weight, operand.raw_data(), bias_data, y, rows, accumulate ? 1.0f : 0.0f);
 }
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias) {
-  check_gpu_f32(x, "linear", "input");
-  if (!weight.defined() || weight.dim() != 2 || !is_float_weight(weight.dtype()))
-    fail(ErrorKind::kInvalidArgument, "linear: weight must be a 2-D F32/BF16/F16 tensor");
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType out) {
+  const LinearShape shape = check_linear(x, weight, bias, out, "linear");
+  check_on_gpu(x, "linear", "input");
   check_on_gpu(weight, "linear", "weight");
-  const int64_t out_features = weight.size(0), in_features = weight.size(1);
-  if (x.dim() < 1 || x.size(-1) != in_features)
-    fail(ErrorKind::kInvalidArgument,
-         "linear: input {} does not end in the weight's {} input features", shape_string(x.shape()),
-         in_features);
-  if (bias) {
-    check_gpu_f32(*bias, "linear", "bias");
-    if (bias->numel() != out_features)
-      fail(ErrorKind::kInvalidArgument, "linear: bias {} does not match {} output features",
-           shape_string(bias->shape()), out_features);
-  }
-  const int64_t rows = in_features ? x.numel() / in_features : 0;
-  Tensor y = Tensor::empty({rows, out_features}, DType::kF32, Device::kCUDA);
-  if (rows == 0 || out_features == 0) return y;
-  const float* bias_data = bias ? bias->data<float>() : nullptr;
-  if (rows <= cuda_kernels::kMatvecMaxRows) {
-    check_launch(
-        cuda_kernels::matvec(x.data<float>(), rows, weight.raw_data(), weight_type(weight.dtype()),
-                             out_features, in_features, bias_data, y.data<float>()),
-        "linear");
-  } else if (weight.dtype() == DType::kF32) {
-    gemm(weight.raw_data(), cuda_type(weight.dtype()), x.data<float>(), bias_data, y.data<float>(),
-         rows, out_features, in_features);
-  } else {
-    Tensor x_half = Tensor::empty({rows, in_features}, weight.dtype(), Device::kCUDA);
-    check_launch(cuda_kernels::f32_to_half(x.data<float>(), x_half.raw_data(),
-                                           weight_type(weight.dtype()), x.numel()),
-                 "linear");
-    gemm(weight.raw_data(), cuda_type(weight.dtype()), x_half.raw_data(), bias_data,
-         y.data<float>(), rows, out_features, in_features);
-  }
+  if (bias) check_on_gpu(*bias, "linear", "bias");
+  // The bias epilogue is planned for f32 outputs only (its f32 bias with a half D is not every
+  // cuBLASLt's): a half output with a bias is made in f32 and rounded. No model path asks for it.
+  if (bias && out != DType::kF32) return convert(linear(x, weight, bias, DType::kF32), out);
+  Tensor y = Tensor::empty({shape.rows, shape.out_features}, out, Device::kCUDA);
+  project(x, weight, bias, y, shape.rows, false, "linear");
   return y;
+}
+
+void add_linear(Tensor& y, const Tensor& x, const Tensor& weight) {
+  check_gpu_f32(y, "add_linear", "y");
+  const LinearShape shape = check_linear(x, weight, nullptr, DType::kF32, "add_linear");
+  check_on_gpu(x, "add_linear", "input");
+  check_on_gpu(weight, "add_linear", "weight");
+  if (y.dim() != 2 || y.size(0) != shape.rows || y.size(1) != shape.out_features)
+    fail(ErrorKind::kInvalidArgument, "add_linear: y {} must be [{}, {}]", shape_string(y.shape()),
+         shape.rows, shape.out_features);
+  project(x, weight, nullptr, y, shape.rows, true, "add_linear");
 }
 
 }  // namespace glimpse::ops::cuda

@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "core/thread_pool.h"
+#include "ops/convert.h"
 #include "ops/norms.h"
 #include "ops/shape_checks.h"
 
@@ -15,9 +16,10 @@ int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
 
 }  // namespace
 
-// Per row: reads and writes d floats, ~4 FLOPs per element.
-Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+// Per row: reads and writes d floats, ~4 FLOPs per element; a half output is rounded last.
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps, DType out_dtype) {
   const int64_t d = check_row_op(x, weight, "rms_norm");
+  check_norm_output(out_dtype, "rms_norm");
   Tensor y = Tensor::empty(x.shape(), DType::kF32);
   const float* in = x.data<float>();
   const float* w = weight.data<float>();
@@ -31,7 +33,7 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
       for (int64_t i = 0; i < d; ++i) out[r * d + i] = w[i] * (row[i] * inv_rms);
     }
   });
-  return y;
+  return convert(y, out_dtype);
 }
 
 // Per row: two passes over d floats (mean, then variance and output).

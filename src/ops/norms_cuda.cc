@@ -14,11 +14,12 @@ int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
 
 }  // namespace
 
-Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps) {
+Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps, DType out) {
   const int64_t d = check_row_op(x, weight, "rms_norm");
-  Tensor y = Tensor::empty(x.shape(), DType::kF32, Device::kCUDA);
-  check_launch(cuda_kernels::rms_norm(x.data<float>(), weight.data<float>(), y.data<float>(),
-                                      x.numel() / d, int(d), eps),
+  check_norm_output(out, "rms_norm");
+  Tensor y = Tensor::empty(x.shape(), out, Device::kCUDA);
+  check_launch(cuda_kernels::rms_norm(x.data<float>(), weight.data<float>(), y.raw_data(),
+                                      float_type(out), x.numel() / d, int(d), eps),
                "rms_norm");
   return y;
 }

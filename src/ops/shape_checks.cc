@@ -1,8 +1,49 @@
 #include "ops/shape_checks.h"
 
 #include "core/error.h"
+#include "ops/dispatch.h"
 
 namespace glimpse::ops {
+
+LinearShape check_linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType out,
+                         const char* op) {
+  if (!weight.defined() || weight.dim() != 2 || !is_float_weight(weight.dtype()))
+    fail(ErrorKind::kInvalidArgument, "{}: weight must be a 2-D F32/BF16/F16 tensor", op);
+  check_float(x, op, "input");
+  const DType half = weight.dtype();
+  if (x.dtype() != DType::kF32 && x.dtype() != half)
+    fail(ErrorKind::kInvalidArgument, "{}: input is {}, the weight {}: the input must be F32 or {}",
+         op, dtype_name(x.dtype()), dtype_name(half), dtype_name(half));
+  if (out != DType::kF32 && out != half)
+    fail(ErrorKind::kInvalidArgument, "{}: output {} must be F32 or the weight's {}", op,
+         dtype_name(out), dtype_name(half));
+  const int64_t out_features = weight.size(0), in_features = weight.size(1);
+  if (in_features == 0 || x.dim() < 1 || x.size(-1) != in_features)
+    fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} input features",
+         op, shape_string(x.shape()), in_features);
+  if (bias) {
+    check_f32(*bias, op, "bias");
+    if (bias->numel() != out_features)
+      fail(ErrorKind::kInvalidArgument, "{}: bias {} does not match {} output features", op,
+           shape_string(bias->shape()), out_features);
+  }
+  return {x.numel() / in_features, out_features, in_features};
+}
+
+void check_norm_output(DType out, const char* op) {
+  if (!is_float_weight(out))
+    fail(ErrorKind::kInvalidArgument, "{}: output {} is not F32, BF16 or F16", op, dtype_name(out));
+}
+
+void check_gated_shapes(const Tensor& gate_up, DType out) {
+  check_float(gate_up, "gated_activation", "input");
+  if (!is_float_weight(out))
+    fail(ErrorKind::kInvalidArgument, "gated_activation: output {} is not F32, BF16 or F16",
+         dtype_name(out));
+  if (gate_up.dim() != 2 || gate_up.size(1) % 2 != 0)
+    fail(ErrorKind::kInvalidArgument, "gated_activation: input must be [rows, 2·n], got {}",
+         shape_string(gate_up.shape()));
+}
 
 int64_t check_row_shapes(const Tensor& x, const Tensor& weight, const char* op) {
   const int64_t d = weight.numel();

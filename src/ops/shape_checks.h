@@ -9,6 +9,18 @@
 
 namespace glimpse::ops {
 
+// linear / add_linear: x [..., in] in f32 or the weight's half type; weight a 2-D f32, bf16 or f16
+// matrix [out, in]; bias f32 [out] or null; the output f32 or the weight's half type. Checks
+// dtypes and shapes (not devices) and returns the GEMM's sizes.
+struct LinearShape {
+  int64_t rows, out_features, in_features;
+};
+LinearShape check_linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType out,
+                         const char* op);
+// rms_norm's output dtype: f32, bf16 or f16.
+void check_norm_output(DType out, const char* op);
+// gated_activation: gate_up a float tensor [rows, 2·n], out a float dtype.
+void check_gated_shapes(const Tensor& gate_up, DType out);
 // Row-wise ops over the last dimension (rms_norm, layer_norm): returns the row width.
 int64_t check_row_shapes(const Tensor& x, const Tensor& weight, const char* op);
 // rotary_inplace: x [tokens, heads, head_dim], cos and sin [tokens, pairs ≤ head_dim / 2].

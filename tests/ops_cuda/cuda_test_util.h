@@ -72,8 +72,10 @@ inline void poison_outputs(const Shape& shape) {
   poison_outputs(size_t(shape_numel(shape)) * sizeof(float));
 }
 
-// ‖actual − expected‖₂ / ‖expected‖₂ in double; infinity when `actual` holds a NaN or Inf.
-inline double relative_error(const Tensor& actual, const Tensor& expected) {
+// ‖actual − expected‖₂ / ‖expected‖₂ in double over host tensors of any float dtype (half ones are
+// widened exactly); infinity when `actual` holds a NaN or Inf.
+inline double relative_error(const Tensor& actual_any, const Tensor& expected_any) {
+  const Tensor actual = actual_any.to_f32(), expected = expected_any.to_f32();
   double diff = 0, norm = 0;
   const float *a = actual.data<float>(), *e = expected.data<float>();
   for (int64_t i = 0; i < expected.numel(); ++i) {
@@ -92,6 +94,7 @@ inline void expect_close(const Tensor& on_gpu, const Tensor& expected, double to
   ASSERT_EQ(status, cudaSuccess) << cudaGetErrorString(status);
   const Tensor actual = host(on_gpu);
   ASSERT_EQ(actual.shape(), expected.shape());
+  ASSERT_EQ(actual.dtype(), expected.dtype());
   EXPECT_LE(relative_error(actual, expected), tolerance);
 }
 

@@ -20,6 +20,7 @@
 #include "core/device_copy.h"
 #include "cuda_test_util.h"
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/flash_attention_cuda.h"
 #include "ops/paged_attention.h"
 
@@ -60,13 +61,14 @@ void expect_close_under_each_kernel(const Op& op, const Tensor& expected) {
   for (const cuda::AttentionKernel kernel : ForcedKernels::kAll) {
     SCOPED_TRACE(kernel_name(kernel));
     cuda::force_attention_kernel(kernel);
-    poison_outputs(expected.shape());
+    poison_outputs(expected.nbytes());
     const Tensor on_gpu = op();
     ASSERT_EQ(on_gpu.device(), Device::kCUDA);
     const cudaError_t status = cudaDeviceSynchronize();
     ASSERT_EQ(status, cudaSuccess) << cudaGetErrorString(status);
     const Tensor actual = to_device(on_gpu, Device::kCPU);
     ASSERT_EQ(actual.shape(), expected.shape());
+    ASSERT_EQ(actual.dtype(), expected.dtype());
     const double error = relative_error(actual, expected);
     ::testing::Test::RecordProperty(std::string("error, ") + kernel_name(kernel),
                                     std::to_string(error));
@@ -254,6 +256,23 @@ TEST_P(FlashSegmentAttentionCuda, MatchesCpu) {
                v = random_host({tokens, c.heads, c.d});
   const float scale = 1.0f / std::sqrt(float(c.d));
   const Tensor expected = cpu::segment_attention(q, k, v, c.cu_seqlens, scale);
+  const Tensor q_gpu = gpu(q), k_gpu = gpu(k), v_gpu = gpu(v);
+  expect_close_under_each_kernel(
+      [&] { return cuda::segment_attention(q_gpu, k_gpu, v_gpu, c.cu_seqlens, scale); }, expected);
+}
+
+// bf16 q/k/v (the vision tower's on the GPU): read in place, out in bf16, against the CPU op on
+// the same rounded inputs (computed in f32, rounded once). Under the forced split-K kernel they are
+// widened to f32 and the output rounded back.
+TEST_P(FlashSegmentAttentionCuda, Bf16MatchesCpu) {
+  const SegmentCase& c = GetParam();
+  const int64_t tokens = c.cu_seqlens.back();
+  const Tensor q = convert(random_host({tokens, c.heads, c.d}), DType::kBF16),
+               k = convert(random_host({tokens, c.heads, c.d}), DType::kBF16),
+               v = convert(random_host({tokens, c.heads, c.d}), DType::kBF16);
+  const float scale = 1.0f / std::sqrt(float(c.d));
+  const Tensor expected = cpu::segment_attention(q, k, v, c.cu_seqlens, scale);
+  ASSERT_EQ(expected.dtype(), DType::kBF16);
   const Tensor q_gpu = gpu(q), k_gpu = gpu(k), v_gpu = gpu(v);
   expect_close_under_each_kernel(
       [&] { return cuda::segment_attention(q_gpu, k_gpu, v_gpu, c.cu_seqlens, scale); }, expected);
