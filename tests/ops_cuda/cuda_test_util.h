@@ -16,6 +16,11 @@
 
 namespace glimpse::ops::cuda_testing {
 
+// Tolerances of ‖gpu − cpu‖₂ / ‖cpu‖₂ shared by the op tests: both sides in f32 with different
+// summation orders; a cuBLASLt GEMM whose operands are rounded to bf16/f16.
+constexpr double kF32Tolerance = 1e-5;
+constexpr double kHalfGemmTolerance = 1e-2;
+
 inline uint32_t run_seed() {
   static const uint32_t seed = [] {
     const char* env = std::getenv("GLIMPSE_SEED");

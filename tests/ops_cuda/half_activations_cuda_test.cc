@@ -25,8 +25,6 @@ namespace {
 using namespace cuda_testing;
 
 constexpr double kRoundedTolerance = 5e-3;
-constexpr double kHalfGemmTolerance = 1e-2;
-constexpr double kF32Tolerance = 1e-5;
 
 TEST(ConvertCuda, MatchesCpuBitForBit) {
   // 8-aligned sizes take the vector path, the others the scalar one; the slice is 4-byte aligned.

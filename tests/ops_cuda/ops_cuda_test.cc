@@ -37,8 +37,6 @@ namespace {
 
 using namespace cuda_testing;
 
-constexpr double kF32Tolerance = 1e-5;
-constexpr double kHalfGemmTolerance = 1e-2;
 constexpr double kFlashAttentionTolerance = 1e-2;
 
 // The tolerance of an attention call: the flash kernel's where the automatic choice takes it.
