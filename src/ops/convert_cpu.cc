@@ -9,7 +9,7 @@ Tensor convert(const Tensor& x, DType dtype) {
   if (!is_float_weight(dtype))
     fail(ErrorKind::kInvalidArgument, "convert: {} is not F32, BF16 or F16", dtype_name(dtype));
   if (x.dtype() == dtype) return x;
-  const Tensor wide = x.to_f32();  // a copy even from f32: the result never aliases x
+  const Tensor wide = x.to_f32();
   if (dtype == DType::kF32) return wide;
   Tensor y = Tensor::empty(x.shape(), dtype);
   const float* src = wide.data<float>();
