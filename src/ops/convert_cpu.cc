@@ -1,13 +1,13 @@
 #include "core/thread_pool.h"
 #include "ops/convert.h"
+#include "ops/shape_checks.h"
 
 namespace glimpse::ops::cpu {
 
 // Reads and writes each element once.
 Tensor convert(const Tensor& x, DType dtype) {
   check_float(x, "convert", "input");
-  if (!is_float_weight(dtype))
-    fail(ErrorKind::kInvalidArgument, "convert: {} is not F32, BF16 or F16", dtype_name(dtype));
+  check_float_output(dtype, "convert");
   if (x.dtype() == dtype) return x;
   const Tensor wide = x.to_f32();
   if (dtype == DType::kF32) return wide;

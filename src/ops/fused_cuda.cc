@@ -43,8 +43,7 @@ QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, co
          shape_string(qkv.shape()), heads, kv_heads);
   const int64_t n = qkv.size(0), d = qkv.size(1) / slots;
   if (d % 2 != 0) fail(ErrorKind::kInvalidArgument, "{}: head_dim {} is odd", op, d);
-  if (!is_float_weight(out))
-    fail(ErrorKind::kInvalidArgument, "{}: output {} is not F32, BF16 or F16", op, dtype_name(out));
+  check_float_output(out, op);
   QkvParts parts{Tensor::empty({n, heads, d}, out, Device::kCUDA),
                  Tensor::empty({n, kv_heads, d}, out, Device::kCUDA),
                  Tensor::empty({n, kv_heads, d}, out, Device::kCUDA)};

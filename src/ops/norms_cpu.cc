@@ -19,7 +19,7 @@ int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
 // Per row: reads and writes d floats, ~4 FLOPs per element; a half output is rounded last.
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps, DType out_dtype) {
   const int64_t d = check_row_op(x, weight, "rms_norm");
-  check_norm_output(out_dtype, "rms_norm");
+  check_float_output(out_dtype, "rms_norm");
   Tensor y = Tensor::empty(x.shape(), DType::kF32);
   const float* in = x.data<float>();
   const float* w = weight.data<float>();

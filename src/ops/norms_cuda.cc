@@ -16,7 +16,7 @@ int64_t check_row_op(const Tensor& x, const Tensor& weight, const char* op) {
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, float eps, DType out) {
   const int64_t d = check_row_op(x, weight, "rms_norm");
-  check_norm_output(out, "rms_norm");
+  check_float_output(out, "rms_norm");
   Tensor y = Tensor::empty(x.shape(), out, Device::kCUDA);
   check_launch(cuda_kernels::rms_norm(x.data<float>(), weight.data<float>(), y.raw_data(),
                                       float_type(out), x.numel() / d, int(d), eps),

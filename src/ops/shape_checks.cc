@@ -30,16 +30,14 @@ LinearShape check_linear(const Tensor& x, const Tensor& weight, const Tensor* bi
   return {x.numel() / in_features, out_features, in_features};
 }
 
-void check_norm_output(DType out, const char* op) {
+void check_float_output(DType out, const char* op) {
   if (!is_float_weight(out))
     fail(ErrorKind::kInvalidArgument, "{}: output {} is not F32, BF16 or F16", op, dtype_name(out));
 }
 
 void check_gated_shapes(const Tensor& gate_up, DType out) {
   check_float(gate_up, "gated_activation", "input");
-  if (!is_float_weight(out))
-    fail(ErrorKind::kInvalidArgument, "gated_activation: output {} is not F32, BF16 or F16",
-         dtype_name(out));
+  check_float_output(out, "gated_activation");
   if (gate_up.dim() != 2 || gate_up.size(1) % 2 != 0)
     fail(ErrorKind::kInvalidArgument, "gated_activation: input must be [rows, 2·n], got {}",
          shape_string(gate_up.shape()));

@@ -17,8 +17,8 @@ struct LinearShape {
 };
 LinearShape check_linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType out,
                          const char* op);
-// rms_norm's output dtype: f32, bf16 or f16.
-void check_norm_output(DType out, const char* op);
+// An output dtype the float ops write: f32, bf16 or f16.
+void check_float_output(DType out, const char* op);
 // gated_activation: gate_up a float tensor [rows, 2·n], out a float dtype.
 void check_gated_shapes(const Tensor& gate_up, DType out);
 // Row-wise ops over the last dimension (rms_norm, layer_norm): returns the row width.
