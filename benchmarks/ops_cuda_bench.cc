@@ -387,6 +387,8 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
         return " flash 4w";
       case AttentionKernel::kFlash8Warps:
         return " flash 8w";
+      case AttentionKernel::kFlashHopper:
+        return " flash wgmma";
       default:
         return "";
     }
@@ -426,8 +428,10 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                         [=] { ops::cuda::paged_causal_attention(q, k, v, table, past, 0.088f); });
          }});
   };
-  // Images of `patches` patches each, one segment per image, 12 heads of 128.
-  auto vision_case = [&](std::string name, std::vector<int64_t> images, AttentionKernel kernel) {
+  // Images of `patches` patches each, one segment per image, 12 heads of 128, q/k/v in `dtype`
+  // (the vision tower's are bf16 on the GPU).
+  auto vision_case = [&](std::string name, std::vector<int64_t> images, AttentionKernel kernel,
+                         DType dtype = DType::kF32) {
     std::vector<int64_t> cu_seqlens = {0};
     double pairs = 0;
     for (const int64_t patches : images) {
@@ -438,21 +442,27 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
     cases.push_back(
         {name + kernel_tag(kernel),
          fmt::format("[{}, {}, {}], {} image(s)", tokens, kVisionHeads, kHeadDim, images.size()),
-         4.0 * tokens * kVisionHeads * kHeadDim * f, 4.0 * kVisionHeads * kHeadDim * pairs,
-         kernel != AttentionKernel::kSplitK, [=, &fill] {
-           const Tensor q = fill({tokens, kVisionHeads, kHeadDim}),
-                        k = fill({tokens, kVisionHeads, kHeadDim}),
-                        v = fill({tokens, kVisionHeads, kHeadDim});
+         4.0 * tokens * kVisionHeads * kHeadDim * double(dtype_size(dtype)),
+         4.0 * kVisionHeads * kHeadDim * pairs, kernel != AttentionKernel::kSplitK, [=, &fill] {
+           const Tensor q = fill({tokens, kVisionHeads, kHeadDim}, dtype),
+                        k = fill({tokens, kVisionHeads, kHeadDim}, dtype),
+                        v = fill({tokens, kVisionHeads, kHeadDim}, dtype);
            return under(kernel, [=] { ops::cuda::segment_attention(q, k, v, cu_seqlens, 0.088f); });
          }});
   };
   for (const AttentionKernel kernel :
        {AttentionKernel::kAuto, AttentionKernel::kSplitK, AttentionKernel::kFlash4Warps,
-        AttentionKernel::kFlash8Warps}) {
+        AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper}) {
     causal_case("causal_attention (prefill)", kPrefill, 0, kHeads, kKvHeads, false, kernel);
     causal_case("causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, false, kernel);
     vision_case("segment_attention (vision)", {kPatches}, kernel);
     vision_case("segment_attention (vision 512²)", {1296}, kernel);
+  }
+  // As the vision tower calls it: bf16 q/k/v read in place, at 512² and 1920×1080 (10,764 patches).
+  for (const AttentionKernel kernel :
+       {AttentionKernel::kAuto, AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper}) {
+    vision_case("segment_attention bf16 (vision 512²)", {1296}, kernel, DType::kBF16);
+    vision_case("segment_attention bf16 (vision 1920x1080)", {10764}, kernel, DType::kBF16);
   }
   causal_case("paged_causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, true,
               AttentionKernel::kAuto);

@@ -7,6 +7,7 @@
 #include "core/device_copy.h"
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
+#include "ops/dispatch.h"
 #include "ops/fused.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
@@ -147,6 +148,7 @@ void VisionTower::add_attention(Tensor& x, const Block& block, const PatchLayout
 
 Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   if (images.empty()) fail(ErrorKind::kInvalidArgument, "encode_images: no images given");
+  const ops::OpProfileStage profile_stage("vision");
   const PatchLayout patches = layout(images);
   const int64_t total = int64_t(patches.h.size()), m = config_.spatial_merge_size;
   const int64_t patch_values = patch_weight_.size(1);

@@ -81,10 +81,10 @@ Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
   const int64_t tokens = q.size(0), heads = q.size(1), d = q.size(2);
   const bool aligned = aligned16(q.raw_data()) && aligned16(k.raw_data()) &&
                        aligned16(v.raw_data());  // out is a fresh allocation
-  const int warps = q.dtype() == DType::kBF16
-                        ? flash_attention_warps(tokens, int(heads), int(d), scale, aligned)
-                        : 0;
-  if (warps == 0)
+  const FlashKernel kernel = q.dtype() == DType::kBF16
+                                ? flash_kernel_for(tokens, int(heads), int(d), scale, aligned)
+                                : FlashKernel::kNone;
+  if (kernel == FlashKernel::kNone)
     return convert(segment_attention(convert(q, DType::kF32), convert(k, DType::kF32),
                                      convert(v, DType::kF32), cu_seqlens, scale),
                    q.dtype());
@@ -106,7 +106,7 @@ Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
   flash.kv_heads = int(heads);
   flash.head_dim = int(d);
   flash.scale = scale;
-  check_launch(cuda_kernels::flash_attention(flash, warps), op);
+  check_launch(launch_flash(flash, kernel), op);
   return out;
 }
 

@@ -21,6 +21,20 @@ void check_float(const Tensor& t, const char* op, const char* what) {
          dtype_name(t.dtype()));
 }
 
+namespace {
+thread_local const char* current_stage = "model";
+}
+
+OpProfileStage::OpProfileStage(const char* stage) : previous_(current_stage) {
+  current_stage = stage;
+}
+OpProfileStage::~OpProfileStage() {
+  current_stage = previous_;
+}
+const char* op_profile_stage() {
+  return current_stage;
+}
+
 #if !GLIMPSE_WITH_CUDA
 OpTimer::OpTimer(const char*, const Tensor&) {}
 OpTimer::~OpTimer() = default;

@@ -19,8 +19,9 @@ void check_float(const Tensor& t, const char* op, const char* what);
 
 // GPU time per op, for finding where a forward pass spends it: with GLIMPSE_PROFILE_OPS=1 every
 // CUDA op dispatched here is bracketed by two events (not while a CUDA graph is being captured),
-// grouped by op name and the rows of its first tensor. op_profile_report() waits for the GPU and
-// returns the table (empty when profiling is off). Nested ops count in both.
+// grouped by stage, op name and the rows of its first tensor. op_profile_report() waits for the GPU
+// and returns the table with each group's median call (a first call's one-time costs stay out of
+// it), empty when profiling is off. Nested ops count in both.
 class OpTimer {
  public:
   OpTimer(const char* op, const Tensor& first);
@@ -32,6 +33,20 @@ class OpTimer {
   int64_t record_ = -1;
 };
 std::string op_profile_report();
+
+// While one lives, the ops this thread dispatches are profiled under `stage` (a string literal,
+// e.g. "vision"), so a stage's ops stand apart from the same ops elsewhere; "model" otherwise.
+class OpProfileStage {
+ public:
+  explicit OpProfileStage(const char* stage);
+  ~OpProfileStage();
+  OpProfileStage(const OpProfileStage&) = delete;
+  OpProfileStage& operator=(const OpProfileStage&) = delete;
+
+ private:
+  const char* previous_;
+};
+const char* op_profile_stage();
 
 }  // namespace glimpse::ops
 

@@ -9,14 +9,15 @@
 namespace glimpse::ops::cuda {
 namespace {
 
-// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8 forces a kernel for a whole run (diagnosis: does
-// an answer change with the kernel?); tests call force_attention_kernel.
+// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8|hopper forces a kernel for a whole run
+// (diagnosis: does an answer change with the kernel?); tests call force_attention_kernel.
 AttentionKernel kernel_from_environment() {
   const char* value = std::getenv("GLIMPSE_ATTENTION_KERNEL");
   const std::string name = value ? value : "";
   return name == "splitk"   ? AttentionKernel::kSplitK
          : name == "flash4" ? AttentionKernel::kFlash4Warps
          : name == "flash8" ? AttentionKernel::kFlash8Warps
+         : name == "hopper" ? AttentionKernel::kFlashHopper
                             : AttentionKernel::kAuto;
 }
 
@@ -43,32 +44,55 @@ void force_attention_kernel(AttentionKernel kernel) {
   forced_kernel.store(kernel);
 }
 
-int flash_attention_warps(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned) {
+FlashKernel flash_kernel_for(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned) {
   const AttentionKernel kernel = forced_kernel.load();
-  // The kernel folds the scale into its exponent, which needs scale > 0.
+  // The kernels fold the scale into their exponent, which needs scale > 0.
   if (kernel == AttentionKernel::kSplitK || !cuda_kernels::flash_attention_supports(head_dim) ||
       !(scale > 0) || !aligned)
-    return 0;
-  if (kernel == AttentionKernel::kFlash4Warps) return 4;
-  if (kernel == AttentionKernel::kFlash8Warps) return 8;
-  if (rows < kFlashAttentionMinRows) return 0;
+    return FlashKernel::kNone;
+  const bool hopper = cuda_kernels::flash_attention_hopper_supports(head_dim);
+  switch (kernel) {
+    case AttentionKernel::kFlash4Warps:
+      return FlashKernel::k4Warps;
+    case AttentionKernel::kFlash8Warps:
+      return FlashKernel::k8Warps;
+    case AttentionKernel::kFlashHopper:
+      return hopper ? FlashKernel::kHopper : FlashKernel::k8Warps;
+    default:
+      break;
+  }
+  if (rows < kFlashAttentionMinRows) return FlashKernel::kNone;
+  if (hopper) return FlashKernel::kHopper;
   // 128-row blocks share each K/V tile among twice the rows (half the L2 traffic) but hold an SM
   // alone (223 registers a thread): take them once they fill every SM. Measured on the H100
   // (µs, 4 vs 8 warps): vision 1296 patches 66.3 / 62.7, prefill 2048 155.4 / 151.9, prefill 347
   // 22.2 / 23.6 (88 blocks of 128: 4 warps); vision 4096 398.7 / 408.1 is the exception.
   const int64_t blocks_of_128 = (rows + 127) / 128 * kv_heads;
-  return blocks_of_128 >= multiprocessors() ? 8 : 4;
+  return blocks_of_128 >= multiprocessors() ? FlashKernel::k8Warps : FlashKernel::k4Warps;
 }
 
-int flash_attention_warps(const cuda_kernels::AttentionArgs& args) {
-  return flash_attention_warps(
+FlashKernel flash_kernel_for(const cuda_kernels::AttentionArgs& args) {
+  return flash_kernel_for(
       int64_t(args.tokens) * (args.heads / args.kv_heads), args.kv_heads, args.head_dim, args.scale,
       aligned16(args.q) && aligned16(args.k) && aligned16(args.v) && aligned16(args.out));
 }
 
+cudaError_t launch_flash(const cuda_kernels::FlashAttentionArgs& args, FlashKernel kernel) {
+  switch (kernel) {
+    case FlashKernel::k4Warps:
+      return cuda_kernels::flash_attention(args, 4);
+    case FlashKernel::k8Warps:
+      return cuda_kernels::flash_attention(args, 8);
+    case FlashKernel::kHopper:
+      return cuda_kernels::flash_attention_hopper(args);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
 void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op) {
-  const int warps = flash_attention_warps(args);
-  if (warps == 0) {
+  const FlashKernel kernel = flash_kernel_for(args);
+  if (kernel == FlashKernel::kNone) {
     run_attention(args, op);
     return;
   }
@@ -96,7 +120,7 @@ void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op)
   flash.kv_heads = args.kv_heads;
   flash.head_dim = args.head_dim;
   flash.scale = args.scale;
-  check_launch(cuda_kernels::flash_attention(flash, warps), op);
+  check_launch(launch_flash(flash, kernel), op);
 }
 
 }  // namespace glimpse::ops::cuda

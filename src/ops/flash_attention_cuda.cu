@@ -38,36 +38,15 @@
 // vision of 4096 patches, against 790-800 for cuBLASLt's bf16 GEMM (wgmma) on the same card.
 #include <cuda_bf16.h>
 
-#include <cstring>
-#include <type_traits>
-
+#include "ops/flash_attention_tile_cuda.cuh"
 #include "ops/kernels_cuda.h"
 
 namespace glimpse::ops::cuda_kernels {
 namespace {
 
+using namespace flash;
+
 constexpr int kKeyTile = 64;  // keys per shared-memory tile
-
-// --- PTX wrappers (sm_80+)
-// ------------------------------------------------------------------------
-
-__device__ inline uint32_t shared_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-// 16 bytes global → shared, bypassing L1; `valid` false writes 16 zero bytes and reads nothing.
-__device__ inline void cp_async_16(uint32_t dst, const void* src, bool valid) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-               "r"(valid ? 16 : 0));
-}
-__device__ inline void cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::);
-}
-// Waits until at most `kPending` of this thread's committed groups are still in flight.
-template <int kPending>
-__device__ inline void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
-}
 
 // Four 8×8 bf16 matrices from shared memory; lanes 8i..8i+7 give the row addresses of matrix i.
 __device__ inline void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
@@ -81,38 +60,13 @@ __device__ inline void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
                : "r"(address));
 }
 
-// c[16×8] += a[16×16] · b[16×8], bf16 operands, f32 accumulators. Lane l = 4·g + t holds
-// a: (row g, cols 2t..2t+1), (g+8, 2t..), (g, 2t+8..), (g+8, 2t+8..); b: (rows 2t..2t+1, col g),
-// (rows 2t+8.., col g); c: (row g, cols 2t, 2t+1), (row g+8, cols 2t, 2t+1).
+// c[16×8] += a[16×16] · b[16×8], bf16 operands, f32 accumulators, in the fragment layouts of
+// flash_attention_tile_cuda.cuh; b: (rows 2t..2t+1, col g), (rows 2t+8.., col g).
 __device__ inline void mma_bf16(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
   asm("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, "
       "{%8, %9}, {%0, %1, %2, %3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-// Two floats rounded to nearest bf16, `low` in the low half (the lower column of an MMA pair).
-__device__ inline uint32_t pack_bf16(float low, float high) {
-  const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
-  uint32_t bits;
-  memcpy(&bits, &pair, sizeof(bits));
-  return bits;
-}
-
-// 2^x on the special-function unit; 2^-inf = 0.
-__device__ inline float exp2_approx(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// The keys [begin, end) query token t sees.
-struct Keys {
-  int begin, end;
-};
-__device__ inline Keys token_keys(const FlashAttentionArgs& a, int t) {
-  if (a.key_ranges) return {a.key_ranges[2 * t], a.key_ranges[2 * t + 1]};
-  return {0, int(a.q_offset) + t + 1};
 }
 
 // --- the kernel
@@ -139,33 +93,12 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
   extern __shared__ __align__(16) uint16_t shared[];  // [stage][K, V][kKeyTile][kStride]
 
   const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  const int g = lane / 4, t4 = lane % 4;  // MMA fragment coordinates (see mma_bf16)
-  const int group = a.heads / a.kv_heads, kv_head = int(blockIdx.y);
-  const int64_t rows = int64_t(a.tokens) * group;
+  const int g = lane / 4, t4 = lane % 4;  // MMA fragment coordinates
+  const int kv_head = int(blockIdx.y);
   // Late tiles first: under a causal mask they see the most keys, so the tail of the grid is short.
   const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
-
-  // The block's key range: the union of its rows' ranges, and the intersection, inside which a
-  // key tile needs no mask. Both bounds grow with the token, so the first and last tokens give
-  // them.
-  const Keys first = token_keys(a, int(row0 / group));
-  const Keys last = token_keys(a, int((min(row0 + kRows, rows) - 1) / group));
-  const int lo = first.begin, hi = last.end;
-  const int full_lo = last.begin, full_hi = first.end;
-
-  // This thread's two rows (g and g + 8 of its warp): where they live in q/out, and their keys.
-  int64_t row_offset[2];
-  bool row_valid[2];
-  Keys row_keys[2];
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int64_t m = row0 + warp * 16 + g + 8 * h;
-    row_valid[h] = m < rows;
-    const int token = row_valid[h] ? int(m / group) : 0;
-    const int head = kv_head * group + int(m % group);
-    row_offset[h] = (int64_t(token) * a.heads + head) * kDim;
-    row_keys[h] = row_valid[h] ? token_keys(a, token) : Keys{0, 0};
-  }
+  const BlockKeys range = block_keys(a, row0, kRows);
+  const ThreadRows rows = thread_rows(a, row0 + warp * 16, g, kv_head, kDim);
 
   // K and V rows [key0, key0 + kKeyTile) of this KV head → stage `stage`; rows past the end read
   // as zeros (their scores are masked, and zero values keep 0·v finite).
@@ -185,31 +118,16 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
     }
   };
 
-  const int tiles = (hi - lo + kKeyTile - 1) / kKeyTile;
-  load_tile(0, lo);
+  const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
+  load_tile(0, range.lo);
   cp_async_commit();
 
-  // Q as bf16 A fragments, [k16 step][4 registers], while the first tile loads.
-  const Q* q = static_cast<const Q*>(a.q);
+  // Q as bf16 A fragments while the first tile loads.
   uint32_t q_frag[kDimSteps][4];
-#pragma unroll
-  for (int s = 0; s < kDimSteps; ++s)
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-      const int h = r & 1, col = s * 16 + 2 * t4 + 8 * (r >> 1);
-      if constexpr (std::is_same_v<Q, float>) {
-        const float2 x = row_valid[h] ? *reinterpret_cast<const float2*>(q + row_offset[h] + col)
-                                      : make_float2(0.0f, 0.0f);
-        q_frag[s][r] = pack_bf16(x.x, x.y);
-      } else {  // two bf16, the lower column in the low half as memory holds them
-        q_frag[s][r] =
-            row_valid[h] ? *reinterpret_cast<const uint32_t*>(q + row_offset[h] + col) : 0u;
-      }
-    }
+  load_q_fragments<kDim, Q>(a.q, rows, t4, q_frag);
 
-  // Running state of the two rows: max (unscaled), this lane's part of the sum, O.
   const float scale_log2 = a.scale * 1.4426950408889634f;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  RowState state;
   float o[kDimTiles][4];
 #pragma unroll
   for (int n = 0; n < kDimTiles; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
@@ -218,7 +136,7 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
   const int matrix = lane / 8, matrix_row = lane % 8;
 
   for (int j = 0; j < tiles; ++j) {
-    const int key0 = lo + j * kKeyTile;
+    const int key0 = range.lo + j * kKeyTile;
     if (j + 1 < tiles) load_tile((j + 1) & 1, key0 + kKeyTile);
     cp_async_commit();  // possibly empty, so that one group is always pending here
     cp_async_wait<1>();
@@ -243,54 +161,9 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
         mma_bf16(s[2 * pair + 1], q_frag[step], b[2], b[3]);
       }
 
-    // Mask keys outside a row's range (only in tiles that cross a range edge).
-    if (key0 < full_lo || key0 + kKeyTile > full_hi) {
-#pragma unroll
-      for (int n = 0; n < kKeyTiles; ++n)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int key = key0 + n * 8 + 2 * t4 + (e & 1);
-          const Keys& keys = row_keys[e >> 1];
-          if (key < keys.begin || key >= keys.end) s[n][e] = -INFINITY;
-        }
-    }
-
-    // Online softmax on the unscaled scores (the max commutes with the positive scale, which
-    // joins the exponent: p = 2^(s·c − max·c) with c = scale·log2 e, one FFMA and one ex2).
-    // New row max over the quad, then the running sum and O rescaled to it.
-    float shift[2];  // max·c, or 0 while a row has seen no key (so that 2^(−inf − 0) = 0)
-#pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float m = row_max[h];
-#pragma unroll
-      for (int n = 0; n < kKeyTiles; ++n) m = fmaxf(m, fmaxf(s[n][2 * h], s[n][2 * h + 1]));
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 1));
-      m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, 2));
-      shift[h] = m == -INFINITY ? 0.0f : m * scale_log2;
-      const float correction = exp2_approx(row_max[h] * scale_log2 - shift[h]);  // 0 at first
-      row_max[h] = m;
-      row_sum[h] *= correction;
-#pragma unroll
-      for (int n = 0; n < kDimTiles; ++n) {
-        o[n][2 * h] *= correction;
-        o[n][2 * h + 1] *= correction;
-      }
-    }
-
-    // P = 2^(S·c − shift), summed per lane, packed as bf16 A fragments: key tiles 2i and 2i + 1
-    // form the k16 step i.
+    if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi) mask_scores(s, key0, rows, t4);
     uint32_t p_frag[kKeyTile / 16][4];
-#pragma unroll
-    for (int n = 0; n < kKeyTiles; ++n) {
-      const float p0 = exp2_approx(fmaf(s[n][0], scale_log2, -shift[0]));
-      const float p1 = exp2_approx(fmaf(s[n][1], scale_log2, -shift[0]));
-      const float p2 = exp2_approx(fmaf(s[n][2], scale_log2, -shift[1]));
-      const float p3 = exp2_approx(fmaf(s[n][3], scale_log2, -shift[1]));
-      row_sum[0] += p0 + p1;
-      row_sum[1] += p2 + p3;
-      p_frag[n / 2][(n % 2) * 2] = pack_bf16(p0, p1);
-      p_frag[n / 2][(n % 2) * 2 + 1] = pack_bf16(p2, p3);
-    }
+    softmax_tile(s, scale_log2, state, o, p_frag);
 
     // O += P·V. ldmatrix.trans of V rows gives B fragments of two n8 dim tiles: matrices (keys +0,
     // dims +0), (keys +8, dims +0), (keys +0, dims +8), (keys +8, dims +8).
@@ -307,25 +180,7 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
       }
     __syncthreads();  // every warp is done with this stage before the next load refills it
   }
-
-  // out = O / Σ: the sum over the quad's lanes, then each lane writes its column pairs.
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    float sum = row_sum[h];
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-    const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
-    if (!row_valid[h]) continue;
-    Q* out = static_cast<Q*>(a.out) + row_offset[h];
-#pragma unroll
-    for (int n = 0; n < kDimTiles; ++n) {
-      const float x = o[n][2 * h] * inverse, y = o[n][2 * h + 1] * inverse;
-      if constexpr (std::is_same_v<Q, float>)
-        *reinterpret_cast<float2*>(out + n * 8 + 2 * t4) = make_float2(x, y);
-      else
-        *reinterpret_cast<uint32_t*>(out + n * 8 + 2 * t4) = pack_bf16(x, y);
-    }
-  }
+  store_rows<kDimTiles, Q>(o, state, rows, a.out, t4);
 }
 
 // One block per key p: its row of kv_heads·d floats of K and of V (contiguous, in a paged pool

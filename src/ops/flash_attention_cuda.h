@@ -12,10 +12,11 @@ namespace glimpse::ops::cuda {
 
 // Which kernel serves attention calls. Tests and benchmarks force one; everything else runs kAuto.
 enum class AttentionKernel : int {
-  kAuto,         // flash when it supports the call and has enough query rows, else split-K
-  kSplitK,       // the f32 CUDA-core kernel (attention_cuda.cu)
-  kFlash4Warps,  // tensor cores, 64 query rows per block (split-K where flash is unsupported)
-  kFlash8Warps,  // tensor cores, 128 query rows per block (likewise)
+  kAuto,          // flash when it supports the call and has enough query rows, else split-K
+  kSplitK,        // the f32 CUDA-core kernel (attention_cuda.cu)
+  kFlash4Warps,   // mma.sync, 64 query rows per block (split-K where flash is unsupported)
+  kFlash8Warps,   // mma.sync, 128 query rows per block (likewise)
+  kFlashHopper,   // wgmma, 128 query rows per block (the 8-warp kernel where it is unsupported)
 };
 // Process-wide, for tests and benchmarks.
 void force_attention_kernel(AttentionKernel kernel);
@@ -26,13 +27,19 @@ void force_attention_kernel(AttentionKernel kernel);
 // (64 rows) 158.6 vs 89.8.
 constexpr int64_t kFlashAttentionMinRows = 64;
 
-// The flash kernel's warps per block for this call (4 or 8), or 0 when split-K serves it.
-int flash_attention_warps(const cuda_kernels::AttentionArgs& args);
+// The flash kernel that serves a call.
+enum class FlashKernel : int { kNone, k4Warps, k8Warps, kHopper };
+
+// The flash kernel for this call (kNone: split-K serves it).
+FlashKernel flash_kernel_for(const cuda_kernels::AttentionArgs& args);
 // The same for a call of `rows` query rows per KV head (tokens · heads / kv_heads) whose tensors
 // are all 16-byte `aligned`.
-int flash_attention_warps(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned);
+FlashKernel flash_kernel_for(int64_t rows, int kv_heads, int head_dim, float scale, bool aligned);
 
-// Runs the attention of `args` (args.out set) on the kernel flash_attention_warps picks.
+// Launches `args` on `kernel` (not kNone).
+cudaError_t launch_flash(const cuda_kernels::FlashAttentionArgs& args, FlashKernel kernel);
+
+// Runs the attention of `args` (args.out set) on the kernel flash_kernel_for picks.
 // Keys [0, q_offset + tokens) are read (segment calls: q_offset 0, keys = tokens).
 void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op);
 

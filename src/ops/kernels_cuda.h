@@ -93,8 +93,12 @@ bool flash_attention_supports(int head_dim);
 cudaError_t kv_to_bf16(const float* k, const float* v, const int32_t* block_table,
                        int64_t block_size, int keys, int kv_heads, int head_dim, uint16_t* k_out,
                        uint16_t* v_out);
-// warps: 4 (64 query rows per block) or 8 (128 rows).
+// The mma.sync kernel (sm_80+); warps: 4 (64 query rows per block) or 8 (128 rows).
 cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
+// The wgmma kernel (flash_attention_hopper_cuda.cu, 128 rows per block): only in a build with
+// sm_90a code, on an sm_90 device, for head dim 128.
+bool flash_attention_hopper_supports(int head_dim);
+cudaError_t flash_attention_hopper(const FlashAttentionArgs& args);
 
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
 cudaError_t embedding(const void* table, FloatType type, const int32_t* ids, int64_t count,

@@ -32,21 +32,19 @@ const char* rows_bucket(int64_t rows) {
 }
 
 struct Record {
+  const char* stage;
   const char* op;
   const char* rows;
   cudaEvent_t start, stop;
 };
 
-struct Totals {
-  int64_t calls = 0;
-  double ms = 0;
-};
+using GroupKey = std::tuple<std::string, std::string, std::string>;  // stage, op, rows
 
 struct Profile {
   std::mutex mutex;
   std::vector<Record> records;
   std::vector<cudaEvent_t> spare;
-  std::map<std::pair<std::string, std::string>, Totals> totals;
+  std::map<GroupKey, std::vector<float>> times;  // ms of each call
 
   cudaEvent_t event() {
     if (spare.empty()) {
@@ -59,17 +57,14 @@ struct Profile {
     return e;
   }
 
-  // Waits for the GPU and folds every finished record into the totals.
+  // Waits for the GPU and files every finished record under its group.
   void collect_locked() {
     if (records.empty()) return;
     cudaDeviceSynchronize();
     for (const Record& r : records) {
       float ms = 0;
-      if (r.stop && cudaEventElapsedTime(&ms, r.start, r.stop) == cudaSuccess) {
-        Totals& t = totals[{r.op, r.rows}];
-        ++t.calls;
-        t.ms += ms;
-      }
+      if (r.stop && cudaEventElapsedTime(&ms, r.start, r.stop) == cudaSuccess)
+        times[{r.stage, r.op, r.rows}].push_back(ms);
       spare.push_back(r.start);
       if (r.stop) spare.push_back(r.stop);
     }
@@ -98,7 +93,8 @@ OpTimer::OpTimer(const char* op, const Tensor& first) {
   const cudaEvent_t start = p.event();
   if (!start || cudaEventRecord(start, cudaStreamPerThread) != cudaSuccess) return;
   record_ = int64_t(p.records.size());
-  p.records.push_back({op, rows_bucket(first.dim() > 0 ? first.size(0) : 1), start, nullptr});
+  p.records.push_back(
+      {op_profile_stage(), op, rows_bucket(first.dim() > 0 ? first.size(0) : 1), start, nullptr});
 }
 
 OpTimer::~OpTimer() {
@@ -116,19 +112,31 @@ std::string op_profile_report() {
   Profile& p = profile();
   std::lock_guard lock(p.mutex);
   p.collect_locked();
-  std::vector<std::tuple<double, std::string, std::string, int64_t>> rows;
+  struct Row {
+    double ms;
+    std::string stage, op, bucket;
+    size_t calls;
+    double median_ms;
+  };
+  std::vector<Row> rows;
   double total = 0;
-  for (const auto& [key, t] : p.totals) {
-    rows.emplace_back(t.ms, key.first, key.second, t.calls);
-    total += t.ms;
+  for (auto& [key, times] : p.times) {
+    double ms = 0;
+    for (const float t : times) ms += t;
+    std::nth_element(times.begin(), times.begin() + ptrdiff_t(times.size() / 2), times.end());
+    rows.push_back({ms, std::get<0>(key), std::get<1>(key), std::get<2>(key), times.size(),
+                    times[times.size() / 2]});
+    total += ms;
   }
-  std::sort(rows.rbegin(), rows.rend());
+  std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.ms > b.ms; });
   std::string out = fmt::format("GPU time per op (GLIMPSE_PROFILE_OPS; nested ops count twice)\n"
-                                "{:<24} {:>9} {:>8} {:>11} {:>9} {:>6}\n",
-                                "op", "rows", "calls", "total ms", "mean us", "share");
-  for (const auto& [ms, op, bucket, calls] : rows)
-    out += fmt::format("{:<24} {:>9} {:>8} {:>11.3f} {:>9.1f} {:>5.1f}%\n", op, bucket, calls, ms,
-                       1e3 * ms / double(calls), total > 0 ? 100 * ms / total : 0.0);
+                                "{:<7} {:<22} {:>9} {:>7} {:>10} {:>9} {:>10} {:>6}\n", "stage",
+                                "op", "rows", "calls", "total ms", "mean us", "median us",
+                                "share");
+  for (const Row& r : rows)
+    out += fmt::format("{:<7} {:<22} {:>9} {:>7} {:>10.3f} {:>9.1f} {:>10.1f} {:>5.1f}%\n",
+                       r.stage, r.op, r.bucket, r.calls, r.ms, 1e3 * r.ms / double(r.calls),
+                       1e3 * r.median_ms, total > 0 ? 100 * r.ms / total : 0.0);
   return out;
 }
 

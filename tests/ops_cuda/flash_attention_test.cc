@@ -1,7 +1,8 @@
 // The tensor-core flash-attention path of cuda::causal_attention, cuda::paged_causal_attention and
 // cuda::segment_attention against the CPU ops, on fresh random inputs (seed printed on failure,
 // GLIMPSE_SEED=<n> replays it) with outputs from NaN-filled allocator blocks, like ops_cuda_test.
-// Each case runs under both flash block shapes (4 and 8 warps) and under the automatic choice.
+// Each case runs under each flash kernel (mma.sync with 4 and 8 warps; wgmma where the device and
+// build have it, else 8 warps again) and under the automatic choice.
 // Tolerance, ‖gpu − cpu‖₂ / ‖cpu‖₂ over the whole output (NaN or Inf never passes): 1e-2, for
 // q, k, v and the softmax weights rounded to bf16 (8 significant bits) before the tensor-core
 // products, with f32 accumulation and an f32 softmax; measured errors are near 3e-3.
@@ -34,9 +35,9 @@ using namespace cuda_testing;
 // Each flash kernel shape, then the automatic choice; restores kAuto when it goes.
 class ForcedKernels {
  public:
-  static constexpr cuda::AttentionKernel kAll[] = {cuda::AttentionKernel::kFlash4Warps,
-                                                   cuda::AttentionKernel::kFlash8Warps,
-                                                   cuda::AttentionKernel::kAuto};
+  static constexpr cuda::AttentionKernel kAll[] = {
+      cuda::AttentionKernel::kFlash4Warps, cuda::AttentionKernel::kFlash8Warps,
+      cuda::AttentionKernel::kFlashHopper, cuda::AttentionKernel::kAuto};
   ~ForcedKernels() { cuda::force_attention_kernel(cuda::AttentionKernel::kAuto); }
 };
 
@@ -46,6 +47,8 @@ const char* kernel_name(cuda::AttentionKernel kernel) {
       return "flash, 4 warps";
     case cuda::AttentionKernel::kFlash8Warps:
       return "flash, 8 warps";
+    case cuda::AttentionKernel::kFlashHopper:
+      return "flash, wgmma";
     case cuda::AttentionKernel::kAuto:
       return "auto";
     default:
@@ -87,7 +90,7 @@ void expect_flash(int64_t tokens, int64_t heads, int64_t kv_heads, int64_t d, bo
   args.kv_heads = int(kv_heads);
   args.head_dim = int(d);
   args.scale = 0.1f;
-  EXPECT_EQ(cuda::flash_attention_warps(args) != 0, flash)
+  EXPECT_EQ(cuda::flash_kernel_for(args) != cuda::FlashKernel::kNone, flash)
       << tokens << " tokens, " << heads << "/" << kv_heads << " heads, d " << d;
 }
 

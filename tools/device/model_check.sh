@@ -19,6 +19,8 @@
 # `glimpse bench --device cuda --dtype bf16` (in-process, cold caches, synthetic PNGs, the peer's
 # 16-token question, fixed output length), GPU memory sampled by nvidia-smi throughout, and the
 # final table (tools/device/model_summary.py). Outputs in $OUT (at most 8 files).
+# Phase ops: the op tests and the op benchmark alone (OPS_FILTER: a gtest filter, BENCH_FILTER: a
+# case-name substring), for a kernel's quick check.
 # Environment: MODEL_DIR, CASES_DIR, PEER_OUT override the /root paths; SKIP_OPS=1 skips the op
 # tests and op benchmark; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
 # PYTHON (default python3), PEER_ARGS (extra peer.py arguments, e.g. --tiny), GLIMPSE_DEVICE (cuda),
@@ -63,10 +65,10 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --phase) PHASE=$2; shift 2 ;;
     --phase=*) PHASE=${1#*=}; shift ;;
-    *) echo "usage: $0 pack [BUILD_DIR] | [--phase peer|glimpse|all]" >&2; exit 2 ;;
+    *) echo "usage: $0 pack [BUILD_DIR] | [--phase peer|glimpse|all|ops]" >&2; exit 2 ;;
   esac
 done
-[[ $PHASE == peer || $PHASE == glimpse || $PHASE == all ]] || { echo "bad --phase $PHASE" >&2; exit 2; }
+[[ $PHASE =~ ^(peer|glimpse|all|ops)$ ]] || { echo "bad --phase $PHASE" >&2; exit 2; }
 
 OUT=${OUT:-$(mktemp -d)}
 MODEL_DIR=${MODEL_DIR:-/root/glm46v-random}
@@ -113,7 +115,7 @@ if [[ $PHASE == peer || $PHASE == all ]]; then
   cp "$PEER_OUT/peer.json" "$OUT/peer.json" 2>/dev/null || true
 fi
 
-if [[ $PHASE == glimpse || $PHASE == all ]]; then
+if [[ $PHASE == glimpse || $PHASE == all || $PHASE == ops ]]; then
   if [[ -n ${PACK_DIR:-} ]]; then cp -r "$PACK_DIR"/. "$RUN"/; else tar -C "$RUN" -xJf "$PACK"; fi
   # The device's CUDA libraries: the toolkit's, else the ones PyTorch ships.
   CUBLAS_DIR=$(dirname "$(find /usr/local/cuda*/ /usr/lib /opt -name 'libcublasLt.so.13*' 2>/dev/null | head -1)")
@@ -125,14 +127,19 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
   set +e
   if [[ ${SKIP_OPS:-0} != 1 ]]; then
     stage ops_cuda_test
-    "$BIN/ops_cuda_test" --gtest_brief=1 >"$RUN/ops_cuda_test.log" 2>&1
+    "$BIN/ops_cuda_test" --gtest_brief=1 --gtest_filter="${OPS_FILTER:-*}" >"$RUN/ops_cuda_test.log" 2>&1
     STATUS[ops_cuda_test]=$?
+    grep -E '^\[  FAILED|Failure$|Expected|Which is|error' "$RUN/ops_cuda_test.log" | head -30
     tail -3 "$RUN/ops_cuda_test.log"
     stage ops_cuda_bench
-    "$BIN/ops_cuda_bench" >"$RUN/ops_cuda_bench.md" 2>&1
+    "$BIN/ops_cuda_bench" "${BENCH_FILTER:-}" >"$RUN/ops_cuda_bench.md" 2>&1
     STATUS[ops_cuda_bench]=$?
     grep -iE 'GB/s|TFLOP' "$RUN/ops_cuda_bench.md" | head -4
   fi
+fi
+if [[ $PHASE == ops ]]; then
+  cat "$RUN/ops_cuda_bench.md"
+elif [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage golden_cuda_test
   "$BIN/golden_cuda_test" --gtest_brief=1 >"$RUN/golden_cuda_test.log" 2>&1
   STATUS[golden_cuda_test]=$?
@@ -191,13 +198,13 @@ if [[ $PHASE == glimpse || $PHASE == all ]]; then
     --json "$RUN/bench_eager.json" | grep -E '^\| (image|512x512) ' | head -3
   STATUS[bench_eager]=${PIPESTATUS[0]}
   stage op_profile
-  # GPU time op by op (GLIMPSE_PROFILE_OPS; eager steps, so every op is seen): one request after one
-  # warm-up, at each resolution.
+  # GPU time op by op (GLIMPSE_PROFILE_OPS; eager steps, so every op is seen): three requests after
+  # one warm-up, at each resolution; the vision tower's ops apart (stage "vision"), medians per op.
   for res in 512x512 1920x1080; do
     GLIMPSE_PROFILE_OPS=1 GLIMPSE_CUDA_GRAPHS=0 "${BENCH[@]}" --resolution $res --concurrency 1 \
-      -n 1 -r 1 >/dev/null 2>"$RUN/op_profile_$res.txt"
+      -n 3 -r 1 >/dev/null 2>"$RUN/op_profile_$res.txt"
     echo "-- op profile $res"
-    grep -A28 'GPU time per op' "$RUN/op_profile_$res.txt"
+    grep -A40 'GPU time per op' "$RUN/op_profile_$res.txt"
   done
   stage serve_stream
   # `glimpse serve --device cuda` answering a streamed chat request with an image (the bundled model).
@@ -233,7 +240,7 @@ fi
 [[ -f "$RUN/ops_cuda_bench.md" ]] && cp "$RUN/ops_cuda_bench.md" "$OUT/"
 cp "$RUN/gpu_memory.txt" "$OUT/gpu_memory.txt" 2>/dev/null || true
 echo
-"$PY" tools/device/model_summary.py --phase "$PHASE" --run "$RUN" --peer "$PEER_OUT/peer.json" --model "$MODEL_DIR" \
+[[ $PHASE == ops ]] || "$PY" tools/device/model_summary.py --phase "$PHASE" --run "$RUN" --peer "$PEER_OUT/peer.json" --model "$MODEL_DIR" \
   --status "$STATUS_LINE" --out "$OUT/summary.md"
 RC=0
 for k in "${!STATUS[@]}"; do [[ ${STATUS[$k]} == 0 || ${STATUS[$k]} == skipped ]] || RC=1; done
