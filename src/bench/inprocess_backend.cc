@@ -44,6 +44,7 @@ void InProcessBackend::begin_point(const PointSpec& point) {
   scheduler_.reset();  // a fresh scheduler: its KV blocks, prefix and image caches start empty
   engine::SchedulerOptions options;
   options.kv_cache_bytes = setup_.kv_cache_bytes;
+  options.max_step_tokens = setup_.max_step_tokens;
   options.max_running = std::max<int64_t>(options.max_running, point.concurrency);
   if (shape_.cold_cache) {
     options.prefix_caching = false;

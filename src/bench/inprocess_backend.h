@@ -25,6 +25,7 @@ struct RequestShape {
 struct EngineSetup {
   model::LoadOptions load;
   size_t kv_cache_bytes = size_t(1) << 30;
+  int64_t max_step_tokens = 0;  // the scheduler's default when 0
 };
 
 class InProcessBackend : public Backend {

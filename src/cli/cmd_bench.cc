@@ -49,6 +49,7 @@ struct BenchOptions {
   int threads = 0;
   DeviceChoice device;
   double kv_cache_gib = 1.0;
+  int64_t max_step_tokens = 0;
   std::string compare_a, compare_b;
 };
 
@@ -196,10 +197,11 @@ int run_bench(BenchOptions& o) {
   if (o.url.empty()) {
     engine::set_cpu_threads(o.threads);
     bench::EngineSetup setup{load_options(o.device),
-                             size_t(o.kv_cache_gib * double(size_t(1) << 30))};
+                             size_t(o.kv_cache_gib * double(size_t(1) << 30)), o.max_step_tokens};
     info.settings["device"] = o.device.device;
     info.settings["dtype"] = o.device.dtype;
     info.settings["kv_cache_gib"] = o.kv_cache_gib;
+    info.settings["max_step_tokens"] = o.max_step_tokens;
     auto local = std::make_unique<bench::InProcessBackend>(o.model, o.shape, setup);
     info.load_ms = local->load_ms();
     backend = std::move(local);
@@ -303,6 +305,11 @@ const CommandRegistrar kRegister(60, [](CLI::App& app) -> std::function<int()> {
   add_device_options(cmd, &o->device);
   cmd->add_option("--kv-cache-gib", o->kv_cache_gib, "In-process KV-cache pool size in GiB")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  cmd->add_option("--max-step-tokens", o->max_step_tokens,
+                  "In-process tokens per engine step (chunked prefill budget; 0: 512 on the CPU, "
+                  "2048 on the GPU)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
 
   auto* compare = cmd->add_subcommand("compare", "Ratios B/A per metric with bootstrap 95 % CIs");

@@ -184,6 +184,14 @@ elif [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage bench_batch
   "${BENCH[@]}" --resolution 512x512 --concurrency 8,32 -r 3 --json "$RUN/bench_batch.json"
   STATUS[bench_batch]=$?
+  stage step_budget
+  # The GPU step budget (2048 tokens by default) against 4096: one chunk for the 1920x1080 prompt,
+  # fewer, larger prefill steps at 32 concurrent.
+  for point in "1920x1080 1 5" "512x512 32 3"; do
+    read -r res conc reps <<<"$point"
+    "${BENCH[@]}" --resolution "$res" --concurrency "$conc" -r "$reps" --max-step-tokens 4096 |
+      grep -E '^\| (image|[0-9]+x[0-9]+) ' | sed 's/^/max-step-tokens 4096: /'
+  done
   stage step_trace
   # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step), for
   # decode steps alone at 1 and 32 sequences.
