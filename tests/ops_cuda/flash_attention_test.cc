@@ -16,6 +16,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/device_copy.h"
@@ -104,6 +105,26 @@ TEST(FlashAttentionCuda, AutomaticChoice) {
   expect_flash(1, 32, 2, 128, false);  // decode: split-K
   expect_flash(500, 8, 2, 80, false);  // no flash build for d 80
   expect_flash(500, 4, 4, 256, false);
+}
+
+// Where the build and the GPU have the wgmma kernel, the automatic choice takes it for head dim
+// 128 (both block shapes exist), and keeps the mma.sync kernel for 64.
+TEST(FlashAttentionCuda, AutomaticChoiceTakesWgmmaOnHopper) {
+  if (!cuda_kernels::flash_attention_hopper_supports(128))
+    GTEST_SKIP() << "no sm_90a build or no sm_90 GPU";
+  auto kernel = [](int64_t tokens, int64_t heads, int64_t kv_heads, int64_t d) {
+    return cuda::flash_kernel_for(tokens * (heads / kv_heads), int(kv_heads), int(d), 0.1f, true);
+  };
+  for (const auto& [tokens, heads, kv_heads] : {std::tuple<int64_t, int64_t, int64_t>{347, 32, 2},
+                                                {1296, 12, 12},
+                                                {10764, 12, 12},
+                                                {2048, 32, 2}}) {
+    const cuda::FlashKernel chosen = kernel(tokens, heads, kv_heads, 128);
+    EXPECT_TRUE(chosen == cuda::FlashKernel::kHopper64 || chosen == cuda::FlashKernel::kHopper128)
+        << tokens << " tokens";
+  }
+  const cuda::FlashKernel d64 = kernel(2048, 16, 16, 64);
+  EXPECT_TRUE(d64 == cuda::FlashKernel::k4Warps || d64 == cuda::FlashKernel::k8Warps);
 }
 
 // The split-K kernel still serves decode and unsupported head dims; forced onto prefill shapes it
