@@ -388,9 +388,7 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
       case AttentionKernel::kFlash8Warps:
         return " flash 8w";
       case AttentionKernel::kFlashHopper:
-        return " flash wgmma 128";
-      case AttentionKernel::kFlashHopper64:
-        return " flash wgmma 64";
+        return " flash wgmma";
       default:
         return "";
     }
@@ -454,8 +452,7 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   };
   for (const AttentionKernel kernel :
        {AttentionKernel::kAuto, AttentionKernel::kSplitK, AttentionKernel::kFlash4Warps,
-        AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper,
-        AttentionKernel::kFlashHopper64}) {
+        AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper}) {
     causal_case("causal_attention (prefill)", kPrefill, 0, kHeads, kKvHeads, false, kernel);
     causal_case("causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, false, kernel);
     vision_case("segment_attention (vision)", {kPatches}, kernel);
@@ -463,8 +460,7 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   }
   // As the vision tower calls it: bf16 q/k/v read in place, at 512² and 1920×1080 (10,764 patches).
   for (const AttentionKernel kernel :
-       {AttentionKernel::kAuto, AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper,
-        AttentionKernel::kFlashHopper64}) {
+       {AttentionKernel::kAuto, AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper}) {
     vision_case("segment_attention bf16 (vision 512²)", {1296}, kernel, DType::kBF16);
     vision_case("segment_attention bf16 (vision 1920x1080)", {10764}, kernel, DType::kBF16);
   }

@@ -309,7 +309,7 @@ const CommandRegistrar kRegister(60, [](CLI::App& app) -> std::function<int()> {
   cmd->add_option("--max-step-tokens", o->max_step_tokens,
                   "In-process tokens per engine step (chunked prefill budget; 0: 512 on the CPU, "
                   "2048 on the GPU)")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 20))
       ->capture_default_str();
 
   auto* compare = cmd->add_subcommand("compare", "Ratios B/A per metric with bootstrap 95 % CIs");

@@ -9,7 +9,7 @@
 namespace glimpse::ops::cuda {
 namespace {
 
-// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8|hopper|hopper64 forces a kernel for a whole run
+// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8|hopper forces a kernel for a whole run
 // (diagnosis: does an answer change with the kernel?); tests call force_attention_kernel.
 AttentionKernel kernel_from_environment() {
   const char* value = std::getenv("GLIMPSE_ATTENTION_KERNEL");
@@ -18,8 +18,7 @@ AttentionKernel kernel_from_environment() {
          : name == "flash4" ? AttentionKernel::kFlash4Warps
          : name == "flash8" ? AttentionKernel::kFlash8Warps
          : name == "hopper" ? AttentionKernel::kFlashHopper
-         : name == "hopper64" ? AttentionKernel::kFlashHopper64
-                              : AttentionKernel::kAuto;
+                            : AttentionKernel::kAuto;
 }
 
 std::atomic<AttentionKernel> forced_kernel{kernel_from_environment()};
@@ -58,23 +57,17 @@ FlashKernel flash_kernel_for(int64_t rows, int kv_heads, int head_dim, float sca
     case AttentionKernel::kFlash8Warps:
       return FlashKernel::k8Warps;
     case AttentionKernel::kFlashHopper:
-      return hopper ? FlashKernel::kHopper128 : FlashKernel::k8Warps;
-    case AttentionKernel::kFlashHopper64:
-      return hopper ? FlashKernel::kHopper64 : FlashKernel::k8Warps;
+      return hopper ? FlashKernel::kHopper : FlashKernel::k8Warps;
     default:
       break;
   }
   if (rows < kFlashAttentionMinRows) return FlashKernel::kNone;
+  if (hopper) return FlashKernel::kHopper;
   // 128-row blocks share each K/V tile among twice the rows (half the L2 traffic) but hold an SM
-  // alone: take them once they fill every SM twice over. 64-row blocks run two to an SM, whose
-  // warpgroups then overlap one another's softmax and matrix products.
+  // alone (223 registers a thread): take them once they fill every SM. Measured on the H100
+  // (µs, 4 vs 8 warps): vision 1296 patches 66.3 / 62.7, prefill 2048 155.4 / 151.9, prefill 347
+  // 22.2 / 23.6 (88 blocks of 128: 4 warps); vision 4096 398.7 / 408.1 is the exception.
   const int64_t blocks_of_128 = (rows + 127) / 128 * kv_heads;
-  if (hopper)
-    return blocks_of_128 >= 2 * multiprocessors() ? FlashKernel::kHopper128
-                                                   : FlashKernel::kHopper64;
-  // mma.sync, measured on the H100 (µs, 4 vs 8 warps): vision 1296 patches 66.3 / 62.7, prefill
-  // 2048 155.4 / 151.9, prefill 347 22.2 / 23.6 (88 blocks of 128: 4 warps); vision 4096 398.7 /
-  // 408.1 is the exception.
   return blocks_of_128 >= multiprocessors() ? FlashKernel::k8Warps : FlashKernel::k4Warps;
 }
 
@@ -90,10 +83,8 @@ cudaError_t launch_flash(const cuda_kernels::FlashAttentionArgs& args, FlashKern
       return cuda_kernels::flash_attention(args, 4);
     case FlashKernel::k8Warps:
       return cuda_kernels::flash_attention(args, 8);
-    case FlashKernel::kHopper64:
-      return cuda_kernels::flash_attention_hopper(args, 1);
-    case FlashKernel::kHopper128:
-      return cuda_kernels::flash_attention_hopper(args, 2);
+    case FlashKernel::kHopper:
+      return cuda_kernels::flash_attention_hopper(args);
     default:
       return cudaErrorInvalidValue;
   }

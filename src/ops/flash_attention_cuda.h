@@ -17,7 +17,6 @@ enum class AttentionKernel : int {
   kFlash4Warps,   // mma.sync, 64 query rows per block (split-K where flash is unsupported)
   kFlash8Warps,   // mma.sync, 128 query rows per block (likewise)
   kFlashHopper,   // wgmma, 128 query rows per block (the 8-warp kernel where it is unsupported)
-  kFlashHopper64,  // wgmma, 64 query rows per block (likewise)
 };
 // Process-wide, for tests and benchmarks.
 void force_attention_kernel(AttentionKernel kernel);
@@ -29,7 +28,7 @@ void force_attention_kernel(AttentionKernel kernel);
 constexpr int64_t kFlashAttentionMinRows = 64;
 
 // The flash kernel that serves a call.
-enum class FlashKernel : int { kNone, k4Warps, k8Warps, kHopper64, kHopper128 };
+enum class FlashKernel : int { kNone, k4Warps, k8Warps, kHopper };
 
 // The flash kernel for this call (kNone: split-K serves it).
 FlashKernel flash_kernel_for(const cuda_kernels::AttentionArgs& args);

@@ -3,24 +3,21 @@
 // reading K and V straight from shared memory, so no warp loads K/V fragments into registers
 // (what bounds the mma.sync kernel: every warp re-reads the whole K/V tile through ldmatrix).
 //
-// Block: kGroups warpgroups = 64·kGroups query rows (rows as in flash_attention_tile_cuda.cuh),
-// head dim 128. Per key tile of 64 keys, each warpgroup:
+// Block: 2 warpgroups = 128 query rows (rows as in flash_attention_tile_cuda.cuh), head dim 128.
+// Per key tile of 64 keys, each warpgroup:
 //   S = Q·Kᵀ   [64 × 64]: 8 wgmma.m64n64k16, Q from registers (bf16 A fragments), K from shared
 //              memory (K-major B: a key's 128 dims are contiguous);
 //   online softmax in registers (the accumulator layout is mma.sync's, shared code);
 //   O += P·V   [64 × 128]: 4 wgmma.m64n128k16, P from registers, V from shared memory (MN-major
 //              B: the output dims of a key are contiguous), f32 accumulators in registers.
-// Software pipeline: the scores of tile j + 1 are issued to the tensor cores before the softmax
-// of tile j runs, so the exponentials overlap the next Q·Kᵀ (two score buffers in registers), and
-// K/V tiles come in with cp.async three stages deep (tile j + 2 loads while j computes).
-// Shared layout: each K or V tile is two 64-dim halves of [64 keys × 128 bytes] with the tensor
-// cores' 128-byte swizzle: 16-byte chunk c of row r sits at chunk c ^ (r % 8), so the 8 rows of a
-// core matrix hit 8 different bank groups.
+// K and V tiles come in with cp.async, two stages, laid out for the tensor cores' 128-byte
+// swizzle: each tile is two 64-dim halves of [64 keys × 128 bytes], and 16-byte chunk c of row r
+// sits at chunk c ^ (r % 8), so the 8 rows of a core matrix hit 8 different bank groups.
 //
 // Work, for T tokens, H query heads and k_t visible keys per token: 4·128·H·Σ k_t FLOPs (plus
 // ≤ 64 masked keys per row of an edge tile); L2 → SM: each block streams its key range of K and V
-// once, 512 bytes a key, shared by its 64·kGroups rows. Shared memory: 3 stages × (K, V) × 16 KB
-// + 1 KB of alignment = 97 KB. Registers: O 64, S 2 × 32, Q 32, P 16 a thread.
+// once, 512 bytes a key, shared by 128 rows. Shared memory: 2 stages × (K, V) × 16 KB + 1 KB of
+// alignment = 65 KB. Registers: O 64, S 32, Q 32, P 16 a thread.
 #include <cuda_bf16.h>
 
 #include "ops/flash_attention_tile_cuda.cuh"
@@ -32,12 +29,14 @@ namespace {
 using namespace flash;
 
 constexpr int kDim = 128;
-constexpr int kKeyTile = 64;                             // keys per shared-memory tile
-constexpr int kHalfBytes = kKeyTile * 128;               // 64 dims of a tile's keys: 8 KB
-constexpr int kTileBytes = 2 * kHalfBytes;               // K or V tile
-constexpr int kStageBytes = 2 * kTileBytes;              // K and V
-constexpr int kStages = 3;
-constexpr int kSharedBytes = kStages * kStageBytes + 1024;  // + slack to align to 1 KB
+constexpr int kWarpGroups = 2;
+constexpr int kThreads = 128 * kWarpGroups;
+constexpr int kRows = 64 * kWarpGroups;             // query rows per block
+constexpr int kKeyTile = 64;                        // keys per shared-memory tile
+constexpr int kHalfBytes = kKeyTile * 128;          // 64 dims of a tile's keys: 8 KB
+constexpr int kTileBytes = 2 * kHalfBytes;          // K or V tile
+constexpr int kStageBytes = 2 * kTileBytes;         // K and V
+constexpr int kSharedBytes = 2 * kStageBytes + 1024;  // two stages, + slack to align to 1 KB
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
@@ -64,22 +63,13 @@ __device__ inline void wgmma_commit() {
 __device__ inline void wgmma_wait_all() {
   asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 }
-// Pins registers in program order against the wgmma fences and waits (the compiler does not
-// order plain arithmetic against them): accumulators are read only after the wait that makes them
-// valid, and operands are written before the fence that hands them to the tensor cores.
+// Keeps the compiler from reading accumulators before the wait that makes them valid.
 template <int kTiles>
-__device__ inline void fence_registers(float (&d)[kTiles][4]) {
+__device__ inline void fence_accumulators(float (&d)[kTiles][4]) {
 #pragma unroll
   for (int n = 0; n < kTiles; ++n)
 #pragma unroll
     for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[n][e])::"memory");
-}
-template <int kTiles>
-__device__ inline void fence_registers(uint32_t (&d)[kTiles][4]) {
-#pragma unroll
-  for (int n = 0; n < kTiles; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(d[n][e])::"memory");
 }
 // Shared memory written through the generic proxy (cp.async), read next by the tensor cores.
 __device__ inline void fence_proxy_async() {
@@ -136,9 +126,8 @@ __device__ inline void wgmma_m64n128k16_mn_major_b(float (&d)[16][4], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
 }
 
-template <int kGroups, typename Q>
+template <typename Q>
 __device__ inline void attend(const FlashAttentionArgs& a) {
-  constexpr int kThreads = 128 * kGroups, kRows = 64 * kGroups;
   extern __shared__ __align__(1024) uint8_t shared_raw[];
   const uint32_t shared = (shared_address(shared_raw) + 1023u) & ~1023u;
 
@@ -149,57 +138,30 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
   const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
   const BlockKeys range = block_keys(a, row0, kRows);
   const ThreadRows rows = thread_rows(a, row0 + warp * 16, g, kv_head, kDim);
-  const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
 
-  // K and V rows of key tile `tile` of this KV head → its stage; rows past the end read as zeros
-  // (their scores are masked, and zero values keep 0·v finite). Always commits a group (possibly
-  // empty), so that the count of pending groups is the same at every wait.
+  // K and V rows [key0, key0 + kKeyTile) of this KV head → stage `stage`; rows past the end read
+  // as zeros (their scores are masked, and zero values keep 0·v finite).
   const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
   const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
-  auto stage_of = [&](int tile) { return shared + uint32_t((tile % kStages) * kStageBytes); };
-  auto load_tile = [&](int tile) {
-    if (tile < tiles) {
-      const int key0 = range.lo + tile * kKeyTile;
-      const uint32_t k_tile = stage_of(tile), v_tile = k_tile + kTileBytes;
+  auto load_tile = [&](int stage, int key0) {
+    const uint32_t k_tile = shared + uint32_t(stage * kStageBytes), v_tile = k_tile + kTileBytes;
 #pragma unroll
-      for (int i = 0; i < kKeyTile * 16 / kThreads; ++i) {
-        const int c = int(threadIdx.x) + i * kThreads;
-        const int r = c / 16, chunk = c % 16;
-        const bool valid = key0 + r < a.keys;
-        const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
-        const uint32_t offset = swizzled_offset(r, chunk);
-        cp_async_16(k_tile + offset, k_head + src, valid);
-        cp_async_16(v_tile + offset, v_head + src, valid);
-      }
+    for (int i = 0; i < kKeyTile * 16 / kThreads; ++i) {
+      const int c = int(threadIdx.x) + i * kThreads;
+      const int r = c / 16, chunk = c % 16;
+      const bool valid = key0 + r < a.keys;
+      const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
+      const uint32_t offset = swizzled_offset(r, chunk);
+      cp_async_16(k_tile + offset, k_head + src, valid);
+      cp_async_16(v_tile + offset, v_head + src, valid);
     }
-    cp_async_commit();
   };
-  // Every thread's copies of the tiles loaded so far have landed and are visible to the tensor
-  // cores of every warp; every warp is past its reads of the stage that loads next.
-  auto tiles_ready = [] {
-    cp_async_wait<0>();
-    fence_proxy_async();
-    __syncthreads();
-  };
+
+  const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
+  load_tile(0, range.lo);
+  cp_async_commit();
 
   uint32_t q_frag[kDim / 16][4];
-  // S = Q·Kᵀ of `tile`, issued: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in
-  // per step (the swizzle is applied to the final address, so stepping inside a row is plain).
-  auto issue_scores = [&](float(&s)[kKeyTile / 8][4], int tile) {
-    const uint32_t k_tile = stage_of(tile);
-    fence_registers(s);
-    wgmma_fence();
-#pragma unroll
-    for (int step = 0; step < kDim / 16; ++step)
-      wgmma_m64n64k16(
-          s, q_frag[step],
-          descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
-          step > 0);
-    wgmma_commit();
-  };
-
-  load_tile(0);
-  load_tile(1);
   load_q_fragments<kDim, Q>(a.q, rows, t4, q_frag);
 
   const float scale_log2 = a.scale * 1.4426950408889634f;
@@ -208,25 +170,34 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
 #pragma unroll
   for (int n = 0; n < kDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
 
-  // One tile: the scores of `tile` are in `current`; `next` receives those of tile + 1.
-  auto attend_tile = [&](float(&current)[kKeyTile / 8][4], float(&next)[kKeyTile / 8][4],
-                         int tile) {
-    tiles_ready();  // tile + 1 is in shared memory
-    load_tile(tile + 2);
-    // Past the last tile too (on a stale stage, result unused): a conditional issue would merge
-    // two definitions of `next`, and the compiler's register copies then serialize every wgmma.
-    issue_scores(next, tile + 1);
+  for (int j = 0; j < tiles; ++j) {
+    const int key0 = range.lo + j * kKeyTile;
+    if (j + 1 < tiles) load_tile((j + 1) & 1, key0 + kKeyTile);
+    cp_async_commit();  // possibly empty, so that one group is always pending here
+    cp_async_wait<1>();
+    fence_proxy_async();
+    __syncthreads();  // tile j is in shared memory for every warp
+    const uint32_t k_tile = shared + uint32_t((j & 1) * kStageBytes), v_tile = k_tile + kTileBytes;
 
-    const int key0 = range.lo + tile * kKeyTile;
-    if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi)
-      mask_scores(current, key0, rows, t4);
+    // S = Q·Kᵀ: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in per step (the
+    // swizzle is applied to the final address, so stepping inside a 128-byte row is plain).
+    float s[kKeyTile / 8][4];
+    wgmma_fence();
+#pragma unroll
+    for (int step = 0; step < kDim / 16; ++step)
+      wgmma_m64n64k16(
+          s, q_frag[step],
+          descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
+          step > 0);
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_accumulators(s);
+
+    if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi) mask_scores(s, key0, rows, t4);
     uint32_t p_frag[kKeyTile / 16][4];
-    softmax_tile(current, scale_log2, state, o, p_frag);
+    softmax_tile(s, scale_log2, state, o, p_frag);
 
     // O += P·V: k16 step s reads keys 16s.. (2 KB in), both 64-dim halves (leading offset).
-    const uint32_t v_tile = stage_of(tile) + kTileBytes;
-    fence_registers(o);
-    fence_registers(p_frag);
     wgmma_fence();
 #pragma unroll
     for (int step = 0; step < kKeyTile / 16; ++step)
@@ -235,56 +206,34 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
                                   1);
     wgmma_commit();
     wgmma_wait_all();
-    fence_registers(o);
-    fence_registers(next);
-  };
-
-  float s0[kKeyTile / 8][4], s1[kKeyTile / 8][4];
-  if (tiles > 0) {
-    cp_async_wait<1>();  // tile 0 (tile 1 may still be in flight)
-    fence_proxy_async();
-    __syncthreads();
-    issue_scores(s0, 0);
-    wgmma_wait_all();
-    fence_registers(s0);
-  }
-  for (int tile = 0; tile < tiles; tile += 2) {
-    attend_tile(s0, s1, tile);
-    if (tile + 1 < tiles) attend_tile(s1, s0, tile + 1);
+    fence_accumulators(o);
+    __syncthreads();  // every warp is done with this stage before the next load refills it
   }
   store_rows<kDim / 8, Q>(o, state, rows, a.out, t4);
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
-// Grid: (query tiles of 64·kGroups rows, kv_heads); 128·kGroups threads; dynamic shared memory
-// kSharedBytes.
-template <int kGroups, typename Q>
-__global__ void __launch_bounds__(128 * kGroups, 2 / kGroups)
-    flash_attention_hopper_kernel(const FlashAttentionArgs a) {
+// Grid: (query tiles of 128 rows, kv_heads); 256 threads; dynamic shared memory kSharedBytes.
+template <typename Q>
+__global__ void __launch_bounds__(kThreads, 1) flash_attention_hopper_kernel(const FlashAttentionArgs a) {
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
-  attend<kGroups, Q>(a);
+  attend<Q>(a);
 #else
   __trap();  // the host launches it only on sm_90 devices from an sm_90a build
 #endif
 }
 
-template <int kGroups, typename Q>
+template <typename Q>
 cudaError_t launch(const FlashAttentionArgs& a) {
   static const cudaError_t allowed =
-      cudaFuncSetAttribute(flash_attention_hopper_kernel<kGroups, Q>,
+      cudaFuncSetAttribute(flash_attention_hopper_kernel<Q>,
                            cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
   if (allowed != cudaSuccess) return allowed;
-  constexpr int kRows = 64 * kGroups;
   const int64_t rows = int64_t(a.tokens) * (a.heads / a.kv_heads);
   const dim3 grid(unsigned((rows + kRows - 1) / kRows), unsigned(a.kv_heads));
-  flash_attention_hopper_kernel<kGroups, Q><<<grid, 128 * kGroups, kSharedBytes>>>(a);
+  flash_attention_hopper_kernel<Q><<<grid, kThreads, kSharedBytes>>>(a);
   return cudaGetLastError();
-}
-
-template <int kGroups>
-cudaError_t launch(const FlashAttentionArgs& a) {
-  return a.bf16_q ? launch<kGroups, __nv_bfloat16>(a) : launch<kGroups, float>(a);
 }
 
 }  // namespace
@@ -305,17 +254,10 @@ bool flash_attention_hopper_supports(int head_dim) {
 #endif
 }
 
-cudaError_t flash_attention_hopper(const FlashAttentionArgs& args, int warpgroups) {
+cudaError_t flash_attention_hopper(const FlashAttentionArgs& args) {
   if (args.tokens == 0) return cudaSuccess;
   if (!flash_attention_hopper_supports(args.head_dim)) return cudaErrorInvalidValue;
-  switch (warpgroups) {
-    case 1:
-      return launch<1>(args);
-    case 2:
-      return launch<2>(args);
-    default:
-      return cudaErrorInvalidValue;
-  }
+  return args.bf16_q ? launch<__nv_bfloat16>(args) : launch<float>(args);
 }
 
 }  // namespace glimpse::ops::cuda_kernels

@@ -95,11 +95,10 @@ cudaError_t kv_to_bf16(const float* k, const float* v, const int32_t* block_tabl
                        uint16_t* v_out);
 // The mma.sync kernel (sm_80+); warps: 4 (64 query rows per block) or 8 (128 rows).
 cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
-// The wgmma kernel (flash_attention_hopper_cuda.cu): only in a build with sm_90a code, on an sm_90
-// device, for head dim 128; warpgroups: 1 (64 query rows per block, two blocks per SM) or 2 (128
-// rows, one block per SM).
+// The wgmma kernel (flash_attention_hopper_cuda.cu, 128 rows per block): only in a build with
+// sm_90a code, on an sm_90 device, for head dim 128.
 bool flash_attention_hopper_supports(int head_dim);
-cudaError_t flash_attention_hopper(const FlashAttentionArgs& args, int warpgroups);
+cudaError_t flash_attention_hopper(const FlashAttentionArgs& args);
 
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
 cudaError_t embedding(const void* table, FloatType type, const int32_t* ids, int64_t count,

@@ -3,6 +3,7 @@ stage sums, cache modes, timed preprocessing, CSV, SLA verdicts and exit codes, 
 and the HTML report rendered in headless Chromium (screenshot in test-artifacts/)."""
 import csv
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -141,3 +142,19 @@ def test_html_report_renders_its_charts_in_chromium(sweep, artifacts):
     finally:
         driver.quit()
     assert (artifacts / "bench-report.png").stat().st_size > 10_000
+
+
+def test_max_step_tokens_bounds_every_scheduler_step(tmp_path):
+    def step_tokens(*args):
+        command = [GLIMPSE, "bench", "--model", DEMO_MODEL, "--threads", 2, "--max-tokens", 2, "--ignore-eos",
+                   "-n", 1, "-r", 1, "--resolution", "64x64", "--json", tmp_path / "r.json", *args]
+        run = subprocess.run(list(map(str, command)),
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "GLIMPSE_TRACE_STEPS": "1"})
+        assert run.returncode == 0, run.stderr
+        return [int(m) for m in re.findall(r"glimpse step: .*?, (\d+) tokens", run.stderr)]
+
+    assert max(step_tokens()) > 16  # the prompt's prefill in one step by default
+    chunked = step_tokens("--max-step-tokens", 16)
+    assert max(chunked) == 16 and len(chunked) > 3
+    assert json.loads((tmp_path / "r.json").read_text())["run"]["settings"]["max_step_tokens"] == 16
+    assert "--max-step-tokens" in local("--max-step-tokens", -1, check=False).stderr
