@@ -20,7 +20,9 @@
 # 16-token question, fixed output length), GPU memory sampled by nvidia-smi throughout, and the
 # final table (tools/device/model_summary.py). Outputs in $OUT (at most 8 files).
 # Phase ops: the op tests and the op benchmark alone (OPS_FILTER: a gtest filter, BENCH_FILTER: a
-# case-name substring), for a kernel's quick check.
+# case-name substring), for a kernel's quick check. Phase glimpse on a fresh machine (no reference
+# cases yet) makes the model itself, skips parity and takes the peer column from
+# ../shared/notes/baseline-h100.md: the timings without the peer's 4 minutes.
 # Environment: MODEL_DIR, CASES_DIR, PEER_OUT override the /root paths; SKIP_OPS=1 skips the op
 # tests and op benchmark; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
 # PYTHON (default python3), PEER_ARGS (extra peer.py arguments, e.g. --tiny), GLIMPSE_DEVICE (cuda),
