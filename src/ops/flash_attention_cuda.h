@@ -17,6 +17,8 @@ enum class AttentionKernel : int {
   kFlash4Warps,   // mma.sync, 64 query rows per block (split-K where flash is unsupported)
   kFlash8Warps,   // mma.sync, 128 query rows per block (likewise)
   kFlashHopper,   // wgmma, 128 query rows per block (the 8-warp kernel where it is unsupported)
+  kFlashHopperPipelined,    // its software-pipelined variant, 128 rows (likewise); opt-in only
+  kFlashHopperPipelined64,  // the same with 64-row blocks, two to an SM (likewise); opt-in only
 };
 // Process-wide, for tests and benchmarks.
 void force_attention_kernel(AttentionKernel kernel);
@@ -28,7 +30,14 @@ void force_attention_kernel(AttentionKernel kernel);
 constexpr int64_t kFlashAttentionMinRows = 64;
 
 // The flash kernel that serves a call.
-enum class FlashKernel : int { kNone, k4Warps, k8Warps, kHopper };
+enum class FlashKernel : int {
+  kNone,
+  k4Warps,
+  k8Warps,
+  kHopper,
+  kHopperPipelined64,
+  kHopperPipelined128
+};
 
 // The flash kernel for this call (kNone: split-K serves it).
 FlashKernel flash_kernel_for(const cuda_kernels::AttentionArgs& args);

@@ -10,9 +10,8 @@
 //   online softmax in registers (the accumulator layout is mma.sync's, shared code);
 //   O += P·V   [64 × 128]: 4 wgmma.m64n128k16, P from registers, V from shared memory (MN-major
 //              B: the output dims of a key are contiguous), f32 accumulators in registers.
-// K and V tiles come in with cp.async, two stages, laid out for the tensor cores' 128-byte
-// swizzle: each tile is two 64-dim halves of [64 keys × 128 bytes], and 16-byte chunk c of row r
-// sits at chunk c ^ (r % 8), so the 8 rows of a core matrix hit 8 different bank groups.
+// K and V tiles come in with cp.async, two stages, in the tensor cores' 128-byte-swizzled layout
+// (flash_attention_wgmma_cuda.cuh, shared with the pipelined variant of this kernel).
 //
 // Work, for T tokens, H query heads and k_t visible keys per token: 4·128·H·Σ k_t FLOPs (plus
 // ≤ 64 masked keys per row of an edge tile); L2 → SM: each block streams its key range of K and V
@@ -21,6 +20,7 @@
 #include <cuda_bf16.h>
 
 #include "ops/flash_attention_tile_cuda.cuh"
+#include "ops/flash_attention_wgmma_cuda.cuh"
 #include "ops/kernels_cuda.h"
 
 namespace glimpse::ops::cuda_kernels {
@@ -28,103 +28,15 @@ namespace {
 
 using namespace flash;
 
-constexpr int kDim = 128;
+constexpr int kDim = kWgmmaDim;
 constexpr int kWarpGroups = 2;
 constexpr int kThreads = 128 * kWarpGroups;
-constexpr int kRows = 64 * kWarpGroups;             // query rows per block
-constexpr int kKeyTile = 64;                        // keys per shared-memory tile
-constexpr int kHalfBytes = kKeyTile * 128;          // 64 dims of a tile's keys: 8 KB
-constexpr int kTileBytes = 2 * kHalfBytes;          // K or V tile
-constexpr int kStageBytes = 2 * kTileBytes;         // K and V
+constexpr int kRows = 64 * kWarpGroups;               // query rows per block
 constexpr int kSharedBytes = 2 * kStageBytes + 1024;  // two stages, + slack to align to 1 KB
 
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)
 
-// Where 16-byte chunk `chunk` (0..15) of key row `row` lives in a tile (the 128-byte swizzle,
-// applied by the tensor cores to address bits 4-6 from bits 7-9, so tiles are 1 KB aligned).
-__device__ inline uint32_t swizzled_offset(int row, int chunk) {
-  return uint32_t((chunk >> 3) * kHalfBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
-}
-
-// wgmma shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride
-// byte offsets (all in 16-byte units).
-__device__ inline uint64_t descriptor(uint32_t address, uint32_t leading_bytes,
-                                      uint32_t stride_bytes) {
-  return uint64_t((address & 0x3FFFF) >> 4) | (uint64_t(leading_bytes >> 4) << 16) |
-         (uint64_t(stride_bytes >> 4) << 32) | (uint64_t(1) << 62);
-}
-
-__device__ inline void wgmma_fence() {
-  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
-}
-__device__ inline void wgmma_commit() {
-  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-}
-__device__ inline void wgmma_wait_all() {
-  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-}
-// Keeps the compiler from reading accumulators before the wait that makes them valid.
-template <int kTiles>
-__device__ inline void fence_accumulators(float (&d)[kTiles][4]) {
-#pragma unroll
-  for (int n = 0; n < kTiles; ++n)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[n][e])::"memory");
-}
-// Shared memory written through the generic proxy (cp.async), read next by the tensor cores.
-__device__ inline void fence_proxy_async() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-// d[64 × 64] (+)= a[64 × 16] · b[16 × 64], a from registers, b K-major in shared memory.
-// d[64 × 128] (+)= a · b with b MN-major (its N dimension contiguous).
-__device__ inline void wgmma_m64n64k16(float (&d)[8][4], const uint32_t (&a)[4], uint64_t b,
-                                int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
-      "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
-}
-
-__device__ inline void wgmma_m64n128k16_mn_major_b(float (&d)[16][4], const uint32_t (&a)[4], uint64_t b,
-                                int accumulate) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
-      "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
-        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
-        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
-        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
-        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
-        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
-        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
-        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
-        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
-        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
-        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
-        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
-        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
-        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
-        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
-        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
-}
+constexpr int kKeyTile = kWgmmaKeyTile;
 
 template <typename Q>
 __device__ inline void attend(const FlashAttentionArgs& a) {
@@ -191,7 +103,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
           step > 0);
     wgmma_commit();
     wgmma_wait_all();
-    fence_accumulators(s);
+    fence_registers(s);
 
     if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi) mask_scores(s, key0, rows, t4);
     uint32_t p_frag[kKeyTile / 16][4];
@@ -206,7 +118,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
                                   1);
     wgmma_commit();
     wgmma_wait_all();
-    fence_accumulators(o);
+    fence_registers(o);
     __syncthreads();  // every warp is done with this stage before the next load refills it
   }
   store_rows<kDim / 8, Q>(o, state, rows, a.out, t4);

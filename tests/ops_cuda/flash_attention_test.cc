@@ -1,8 +1,9 @@
 // The tensor-core flash-attention path of cuda::causal_attention, cuda::paged_causal_attention and
 // cuda::segment_attention against the CPU ops, on fresh random inputs (seed printed on failure,
 // GLIMPSE_SEED=<n> replays it) with outputs from NaN-filled allocator blocks, like ops_cuda_test.
-// Each case runs under each flash kernel (mma.sync with 4 and 8 warps; wgmma where the device and
-// build have it, else 8 warps again) and under the automatic choice.
+// Each case runs under each flash kernel (mma.sync with 4 and 8 warps; wgmma, plain and pipelined
+// with 128 and 64 rows a block, where the device and build have it, else 8 warps again) and under
+// the automatic choice.
 // Tolerance, ‖gpu − cpu‖₂ / ‖cpu‖₂ over the whole output (NaN or Inf never passes): 1e-2, for
 // q, k, v and the softmax weights rounded to bf16 (8 significant bits) before the tensor-core
 // products, with f32 accumulation and an f32 softmax; measured errors are near 3e-3.
@@ -37,8 +38,9 @@ using namespace cuda_testing;
 class ForcedKernels {
  public:
   static constexpr cuda::AttentionKernel kAll[] = {
-      cuda::AttentionKernel::kFlash4Warps, cuda::AttentionKernel::kFlash8Warps,
-      cuda::AttentionKernel::kFlashHopper, cuda::AttentionKernel::kAuto};
+      cuda::AttentionKernel::kFlash4Warps,           cuda::AttentionKernel::kFlash8Warps,
+      cuda::AttentionKernel::kFlashHopper,           cuda::AttentionKernel::kFlashHopperPipelined,
+      cuda::AttentionKernel::kFlashHopperPipelined64, cuda::AttentionKernel::kAuto};
   ~ForcedKernels() { cuda::force_attention_kernel(cuda::AttentionKernel::kAuto); }
 };
 
@@ -50,6 +52,10 @@ const char* kernel_name(cuda::AttentionKernel kernel) {
       return "flash, 8 warps";
     case cuda::AttentionKernel::kFlashHopper:
       return "flash, wgmma";
+    case cuda::AttentionKernel::kFlashHopperPipelined:
+      return "flash, wgmma pipelined, 128 rows";
+    case cuda::AttentionKernel::kFlashHopperPipelined64:
+      return "flash, wgmma pipelined, 64 rows";
     case cuda::AttentionKernel::kAuto:
       return "auto";
     default:

@@ -1,0 +1,198 @@
+// The wgmma flash-attention kernel of flash_attention_hopper_cuda.cu, software-pipelined: the scores
+// of key tile j + 1 go to the tensor cores before the softmax of tile j runs, so the exponentials
+// overlap the next Q·Kᵀ (two score buffers in registers), and K/V tiles come in with cp.async three
+// stages deep (tile j + 2 loads while j computes). Blocks of 64 query rows (one warpgroup, two
+// blocks to an SM, whose warpgroups then overlap one another too) or 128 (two warpgroups).
+//
+// Opt-in (AttentionKernel::kFlashHopperPipelined / 64, GLIMPSE_ATTENTION_KERNEL=hopper-pipelined /
+// hopper-pipelined64) until it has run on a GPU: built and checked with ptxas (253 registers, no
+// spills, no wgmma serialisation), the op tests cover it.
+//
+// Work as the plain kernel's; shared memory 3 stages × (K, V) × 16 KB + 1 KB of alignment = 97 KB;
+// registers O 64, S 2 × 32, Q 32, P 16 a thread.
+#include <cuda_bf16.h>
+
+#include "ops/flash_attention_tile_cuda.cuh"
+#include "ops/flash_attention_wgmma_cuda.cuh"
+#include "ops/kernels_cuda.h"
+
+namespace glimpse::ops::cuda_kernels {
+namespace {
+
+using namespace flash;
+
+constexpr int kStages = 3;
+constexpr int kSharedBytes = kStages * kStageBytes + 1024;  // + slack to align to 1 KB
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+constexpr int kDim = kWgmmaDim;
+constexpr int kKeyTile = kWgmmaKeyTile;
+
+template <int kGroups, typename Q>
+__device__ inline void attend(const FlashAttentionArgs& a) {
+  constexpr int kThreads = 128 * kGroups, kRows = 64 * kGroups;
+  extern __shared__ __align__(1024) uint8_t shared_raw[];
+  const uint32_t shared = (shared_address(shared_raw) + 1023u) & ~1023u;
+
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, t4 = lane % 4;
+  const int kv_head = int(blockIdx.y);
+  // Late tiles first: under a causal mask they see the most keys, so the tail of the grid is short.
+  const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
+  const BlockKeys range = block_keys(a, row0, kRows);
+  const ThreadRows rows = thread_rows(a, row0 + warp * 16, g, kv_head, kDim);
+  const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
+
+  // K and V rows of key tile `tile` of this KV head → its stage; rows past the end read as zeros
+  // (their scores are masked, and zero values keep 0·v finite). Always commits a group (possibly
+  // empty), so that the count of pending groups is the same at every wait.
+  const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
+  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
+  auto stage_of = [&](int tile) { return shared + uint32_t((tile % kStages) * kStageBytes); };
+  auto load_tile = [&](int tile) {
+    if (tile < tiles) {
+      const int key0 = range.lo + tile * kKeyTile;
+      const uint32_t k_tile = stage_of(tile), v_tile = k_tile + kTileBytes;
+#pragma unroll
+      for (int i = 0; i < kKeyTile * 16 / kThreads; ++i) {
+        const int c = int(threadIdx.x) + i * kThreads;
+        const int r = c / 16, chunk = c % 16;
+        const bool valid = key0 + r < a.keys;
+        const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
+        const uint32_t offset = swizzled_offset(r, chunk);
+        cp_async_16(k_tile + offset, k_head + src, valid);
+        cp_async_16(v_tile + offset, v_head + src, valid);
+      }
+    }
+    cp_async_commit();
+  };
+  // Every thread's copies of the tiles loaded so far have landed and are visible to the tensor
+  // cores of every warp; every warp is past its reads of the stage that loads next.
+  auto tiles_ready = [] {
+    cp_async_wait<0>();
+    fence_proxy_async();
+    __syncthreads();
+  };
+
+  uint32_t q_frag[kDim / 16][4];
+  // S = Q·Kᵀ of `tile`, issued: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in
+  // per step (the swizzle is applied to the final address, so stepping inside a row is plain).
+  auto issue_scores = [&](float(&s)[kKeyTile / 8][4], int tile) {
+    const uint32_t k_tile = stage_of(tile);
+    fence_registers(s);
+    wgmma_fence();
+#pragma unroll
+    for (int step = 0; step < kDim / 16; ++step)
+      wgmma_m64n64k16(
+          s, q_frag[step],
+          descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
+          step > 0);
+    wgmma_commit();
+  };
+
+  load_tile(0);
+  load_tile(1);
+  load_q_fragments<kDim, Q>(a.q, rows, t4, q_frag);
+
+  const float scale_log2 = a.scale * 1.4426950408889634f;
+  RowState state;
+  float o[kDim / 8][4];
+#pragma unroll
+  for (int n = 0; n < kDim / 8; ++n) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+
+  // One tile: the scores of `tile` are in `current`; `next` receives those of tile + 1.
+  auto attend_tile = [&](float(&current)[kKeyTile / 8][4], float(&next)[kKeyTile / 8][4],
+                         int tile) {
+    tiles_ready();  // tile + 1 is in shared memory
+    load_tile(tile + 2);
+    // Past the last tile too (on a stale stage, result unused): a conditional issue would merge
+    // two definitions of `next`, and the compiler's register copies then serialize every wgmma.
+    issue_scores(next, tile + 1);
+
+    const int key0 = range.lo + tile * kKeyTile;
+    if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi)
+      mask_scores(current, key0, rows, t4);
+    uint32_t p_frag[kKeyTile / 16][4];
+    softmax_tile(current, scale_log2, state, o, p_frag);
+
+    // O += P·V: k16 step s reads keys 16s.. (2 KB in), both 64-dim halves (leading offset).
+    const uint32_t v_tile = stage_of(tile) + kTileBytes;
+    fence_registers(o);
+    fence_registers(p_frag);
+    wgmma_fence();
+#pragma unroll
+    for (int step = 0; step < kKeyTile / 16; ++step)
+      wgmma_m64n128k16_mn_major_b(o, p_frag[step],
+                                  descriptor(v_tile + uint32_t(step * 16 * 128), kHalfBytes, 1024),
+                                  1);
+    wgmma_commit();
+    wgmma_wait_all();
+    fence_registers(o);
+    fence_registers(next);
+  };
+
+  float s0[kKeyTile / 8][4], s1[kKeyTile / 8][4];
+  if (tiles > 0) {
+    cp_async_wait<1>();  // tile 0 (tile 1 may still be in flight)
+    fence_proxy_async();
+    __syncthreads();
+    issue_scores(s0, 0);
+    wgmma_wait_all();
+    fence_registers(s0);
+  }
+  for (int tile = 0; tile < tiles; tile += 2) {
+    attend_tile(s0, s1, tile);
+    if (tile + 1 < tiles) attend_tile(s1, s0, tile + 1);
+  }
+  store_rows<kDim / 8, Q>(o, state, rows, a.out, t4);
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+// Grid: (query tiles of 64·kGroups rows, kv_heads); 128·kGroups threads; dynamic shared memory
+// kSharedBytes.
+template <int kGroups, typename Q>
+__global__ void __launch_bounds__(128 * kGroups, 2 / kGroups)
+    flash_attention_hopper_pipelined_kernel(const FlashAttentionArgs a) {
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+  attend<kGroups, Q>(a);
+#else
+  __trap();  // the host launches it only on sm_90 devices from an sm_90a build
+#endif
+}
+
+template <int kGroups, typename Q>
+cudaError_t launch(const FlashAttentionArgs& a) {
+  static const cudaError_t allowed =
+      cudaFuncSetAttribute(flash_attention_hopper_pipelined_kernel<kGroups, Q>,
+                           cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+  if (allowed != cudaSuccess) return allowed;
+  constexpr int kRows = 64 * kGroups;
+  const int64_t rows = int64_t(a.tokens) * (a.heads / a.kv_heads);
+  const dim3 grid(unsigned((rows + kRows - 1) / kRows), unsigned(a.kv_heads));
+  flash_attention_hopper_pipelined_kernel<kGroups, Q><<<grid, 128 * kGroups, kSharedBytes>>>(a);
+  return cudaGetLastError();
+}
+
+template <int kGroups>
+cudaError_t launch(const FlashAttentionArgs& a) {
+  return a.bf16_q ? launch<kGroups, __nv_bfloat16>(a) : launch<kGroups, float>(a);
+}
+
+}  // namespace
+
+cudaError_t flash_attention_hopper_pipelined(const FlashAttentionArgs& args, int warpgroups) {
+  if (args.tokens == 0) return cudaSuccess;
+  if (!flash_attention_hopper_supports(args.head_dim)) return cudaErrorInvalidValue;
+  switch (warpgroups) {
+    case 1:
+      return launch<1>(args);
+    case 2:
+      return launch<2>(args);
+    default:
+      return cudaErrorInvalidValue;
+  }
+}
+
+}  // namespace glimpse::ops::cuda_kernels

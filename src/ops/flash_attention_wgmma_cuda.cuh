@@ -1,0 +1,120 @@
+// What the two wgmma flash-attention kernels share (flash_attention_hopper_cuda.cu, and its
+// software-pipelined variant flash_attention_hopper_pipelined_cuda.cu): the shared-memory layout of
+// a K/V tile for the tensor cores, its descriptors, and the warpgroup MMA instructions (sm_90a).
+//
+// A K or V tile is 64 keys × 128 dims in two 64-dim halves of [64 keys × 128 bytes] with the
+// tensor cores' 128-byte swizzle: 16-byte chunk c of row r sits at chunk c ^ (r % 8), so the 8 rows
+// of a core matrix hit 8 different bank groups. Q·Kᵀ reads K as a K-major B operand (a key's dims
+// contiguous), P·V reads V as an MN-major one (a key's output dims contiguous).
+#pragma once
+
+#include <cstdint>
+
+namespace glimpse::ops::cuda_kernels::flash {
+
+constexpr int kWgmmaDim = 128;                      // head dim
+constexpr int kWgmmaKeyTile = 64;                   // keys per shared-memory tile
+constexpr int kHalfBytes = kWgmmaKeyTile * 128;     // 64 dims of a tile's keys: 8 KB
+constexpr int kTileBytes = 2 * kHalfBytes;          // K or V tile
+constexpr int kStageBytes = 2 * kTileBytes;         // K and V
+
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+// Where 16-byte chunk `chunk` (0..15) of key row `row` lives in a tile (the 128-byte swizzle,
+// applied by the tensor cores to address bits 4-6 from bits 7-9, so tiles are 1 KB aligned).
+__device__ inline uint32_t swizzled_offset(int row, int chunk) {
+  return uint32_t((chunk >> 3) * kHalfBytes + row * 128 + (((chunk & 7) ^ (row & 7)) << 4));
+}
+
+// wgmma shared-memory matrix descriptor, 128-byte swizzle: start address, leading and stride
+// byte offsets (all in 16-byte units).
+__device__ inline uint64_t descriptor(uint32_t address, uint32_t leading_bytes,
+                                      uint32_t stride_bytes) {
+  return uint64_t((address & 0x3FFFF) >> 4) | (uint64_t(leading_bytes >> 4) << 16) |
+         (uint64_t(stride_bytes >> 4) << 32) | (uint64_t(1) << 62);
+}
+
+__device__ inline void wgmma_fence() {
+  asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+}
+__device__ inline void wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+__device__ inline void wgmma_wait_all() {
+  asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+}
+// Pins registers in program order against the wgmma fences and waits (the compiler does not
+// order plain arithmetic against them): accumulators are read only after the wait that makes them
+// valid, and operands are written before the fence that hands them to the tensor cores.
+template <int kTiles>
+__device__ inline void fence_registers(float (&d)[kTiles][4]) {
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+f"(d[n][e])::"memory");
+}
+template <int kTiles>
+__device__ inline void fence_registers(uint32_t (&d)[kTiles][4]) {
+#pragma unroll
+  for (int n = 0; n < kTiles; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) asm volatile("" : "+r"(d[n][e])::"memory");
+}
+// Shared memory written through the generic proxy (cp.async), read next by the tensor cores.
+__device__ inline void fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+
+// d[64 × 64] (+)= a[64 × 16] · b[16 × 64], a from registers, b K-major in shared memory.
+// d[64 × 128] (+)= a · b with b MN-major (its N dimension contiguous).
+__device__ inline void wgmma_m64n64k16(float (&d)[8][4], const uint32_t (&a)[4], uint64_t b,
+                                int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+      "{%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
+
+__device__ inline void wgmma_m64n128k16_mn_major_b(float (&d)[16][4], const uint32_t (&a)[4], uint64_t b,
+                                int accumulate) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "
+      "{%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+      : "+f"(d[0][0]), "+f"(d[0][1]), "+f"(d[0][2]), "+f"(d[0][3]),
+        "+f"(d[1][0]), "+f"(d[1][1]), "+f"(d[1][2]), "+f"(d[1][3]),
+        "+f"(d[2][0]), "+f"(d[2][1]), "+f"(d[2][2]), "+f"(d[2][3]),
+        "+f"(d[3][0]), "+f"(d[3][1]), "+f"(d[3][2]), "+f"(d[3][3]),
+        "+f"(d[4][0]), "+f"(d[4][1]), "+f"(d[4][2]), "+f"(d[4][3]),
+        "+f"(d[5][0]), "+f"(d[5][1]), "+f"(d[5][2]), "+f"(d[5][3]),
+        "+f"(d[6][0]), "+f"(d[6][1]), "+f"(d[6][2]), "+f"(d[6][3]),
+        "+f"(d[7][0]), "+f"(d[7][1]), "+f"(d[7][2]), "+f"(d[7][3]),
+        "+f"(d[8][0]), "+f"(d[8][1]), "+f"(d[8][2]), "+f"(d[8][3]),
+        "+f"(d[9][0]), "+f"(d[9][1]), "+f"(d[9][2]), "+f"(d[9][3]),
+        "+f"(d[10][0]), "+f"(d[10][1]), "+f"(d[10][2]), "+f"(d[10][3]),
+        "+f"(d[11][0]), "+f"(d[11][1]), "+f"(d[11][2]), "+f"(d[11][3]),
+        "+f"(d[12][0]), "+f"(d[12][1]), "+f"(d[12][2]), "+f"(d[12][3]),
+        "+f"(d[13][0]), "+f"(d[13][1]), "+f"(d[13][2]), "+f"(d[13][3]),
+        "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
+        "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
+
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
+}  // namespace glimpse::ops::cuda_kernels::flash
