@@ -40,33 +40,12 @@ constexpr int kKeyTile = kWgmmaKeyTile;
 
 template <typename Q>
 __device__ inline void attend(const FlashAttentionArgs& a) {
-  extern __shared__ __align__(1024) uint8_t shared_raw[];
-  const uint32_t shared = (shared_address(shared_raw) + 1023u) & ~1023u;
-
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  const int g = lane / 4, t4 = lane % 4;
-  const int kv_head = int(blockIdx.y);
-  // Late tiles first: under a causal mask they see the most keys, so the tail of the grid is short.
-  const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
-  const BlockKeys range = block_keys(a, row0, kRows);
-  const ThreadRows rows = thread_rows(a, row0 + warp * 16, g, kv_head, kDim);
-
-  // K and V rows [key0, key0 + kKeyTile) of this KV head → stage `stage`; rows past the end read
-  // as zeros (their scores are masked, and zero values keep 0·v finite).
-  const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
-  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
+  const WgmmaBlock block = wgmma_block<kRows>(a);
+  const int t4 = block.t4;
+  const BlockKeys& range = block.range;
+  const ThreadRows& rows = block.rows;
   auto load_tile = [&](int stage, int key0) {
-    const uint32_t k_tile = shared + uint32_t(stage * kStageBytes), v_tile = k_tile + kTileBytes;
-#pragma unroll
-    for (int i = 0; i < kKeyTile * 16 / kThreads; ++i) {
-      const int c = int(threadIdx.x) + i * kThreads;
-      const int r = c / 16, chunk = c % 16;
-      const bool valid = key0 + r < a.keys;
-      const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
-      const uint32_t offset = swizzled_offset(r, chunk);
-      cp_async_16(k_tile + offset, k_head + src, valid);
-      cp_async_16(v_tile + offset, v_head + src, valid);
-    }
+    load_kv_tile<kThreads>(a, block.kv_head, block.shared + uint32_t(stage * kStageBytes), key0);
   };
 
   const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
@@ -89,7 +68,8 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     cp_async_wait<1>();
     fence_proxy_async();
     __syncthreads();  // tile j is in shared memory for every warp
-    const uint32_t k_tile = shared + uint32_t((j & 1) * kStageBytes), v_tile = k_tile + kTileBytes;
+    const uint32_t k_tile = block.shared + uint32_t((j & 1) * kStageBytes),
+                   v_tile = k_tile + kTileBytes;
 
     // S = Q·Kᵀ: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in per step (the
     // swizzle is applied to the final address, so stepping inside a 128-byte row is plain).

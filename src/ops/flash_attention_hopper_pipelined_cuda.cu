@@ -32,39 +32,18 @@ constexpr int kKeyTile = kWgmmaKeyTile;
 template <int kGroups, typename Q>
 __device__ inline void attend(const FlashAttentionArgs& a) {
   constexpr int kThreads = 128 * kGroups, kRows = 64 * kGroups;
-  extern __shared__ __align__(1024) uint8_t shared_raw[];
-  const uint32_t shared = (shared_address(shared_raw) + 1023u) & ~1023u;
-
-  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
-  const int g = lane / 4, t4 = lane % 4;
-  const int kv_head = int(blockIdx.y);
-  // Late tiles first: under a causal mask they see the most keys, so the tail of the grid is short.
-  const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
-  const BlockKeys range = block_keys(a, row0, kRows);
-  const ThreadRows rows = thread_rows(a, row0 + warp * 16, g, kv_head, kDim);
+  const WgmmaBlock block = wgmma_block<kRows>(a);
+  const int t4 = block.t4;
+  const BlockKeys& range = block.range;
+  const ThreadRows& rows = block.rows;
   const int tiles = (range.hi - range.lo + kKeyTile - 1) / kKeyTile;
 
-  // K and V rows of key tile `tile` of this KV head → its stage; rows past the end read as zeros
-  // (their scores are masked, and zero values keep 0·v finite). Always commits a group (possibly
-  // empty), so that the count of pending groups is the same at every wait.
-  const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
-  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
-  auto stage_of = [&](int tile) { return shared + uint32_t((tile % kStages) * kStageBytes); };
+  // Key tile `tile` → its stage. Always commits a group (possibly empty), so that the count of
+  // pending groups is the same at every wait.
+  auto stage_of = [&](int tile) { return block.shared + uint32_t((tile % kStages) * kStageBytes); };
   auto load_tile = [&](int tile) {
-    if (tile < tiles) {
-      const int key0 = range.lo + tile * kKeyTile;
-      const uint32_t k_tile = stage_of(tile), v_tile = k_tile + kTileBytes;
-#pragma unroll
-      for (int i = 0; i < kKeyTile * 16 / kThreads; ++i) {
-        const int c = int(threadIdx.x) + i * kThreads;
-        const int r = c / 16, chunk = c % 16;
-        const bool valid = key0 + r < a.keys;
-        const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
-        const uint32_t offset = swizzled_offset(r, chunk);
-        cp_async_16(k_tile + offset, k_head + src, valid);
-        cp_async_16(v_tile + offset, v_head + src, valid);
-      }
-    }
+    if (tile < tiles)
+      load_kv_tile<kThreads>(a, block.kv_head, stage_of(tile), range.lo + tile * kKeyTile);
     cp_async_commit();
   };
   // Every thread's copies of the tiles loaded so far have landed and are visible to the tensor

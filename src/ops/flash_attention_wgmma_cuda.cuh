@@ -1,6 +1,7 @@
 // What the two wgmma flash-attention kernels share (flash_attention_hopper_cuda.cu, and its
-// software-pipelined variant flash_attention_hopper_pipelined_cuda.cu): the shared-memory layout of
-// a K/V tile for the tensor cores, its descriptors, and the warpgroup MMA instructions (sm_90a).
+// software-pipelined variant flash_attention_hopper_pipelined_cuda.cu): a block's setup, the
+// shared-memory layout of a K/V tile for the tensor cores and its loading, the descriptors, and the
+// warpgroup MMA instructions (sm_90a).
 //
 // A K or V tile is 64 keys × 128 dims in two 64-dim halves of [64 keys × 128 bytes] with the
 // tensor cores' 128-byte swizzle: 16-byte chunk c of row r sits at chunk c ^ (r % 8), so the 8 rows
@@ -9,6 +10,8 @@
 #pragma once
 
 #include <cstdint>
+
+#include "ops/flash_attention_tile_cuda.cuh"
 
 namespace glimpse::ops::cuda_kernels::flash {
 
@@ -113,6 +116,46 @@ __device__ inline void wgmma_m64n128k16_mn_major_b(float (&d)[16][4], const uint
         "+f"(d[14][0]), "+f"(d[14][1]), "+f"(d[14][2]), "+f"(d[14][3]),
         "+f"(d[15][0]), "+f"(d[15][1]), "+f"(d[15][2]), "+f"(d[15][3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b), "r"(accumulate));
+}
+
+// What a thread of a block of `kRows` query rows knows before its first tile: the 1 KB-aligned
+// shared-memory base, its MMA fragment coordinates, the block's KV head, first row and key range,
+// and its own two rows (flash_attention_tile_cuda.cuh). Late row tiles come first: under a causal
+// mask they see the most keys, so the tail of the grid is short.
+struct WgmmaBlock {
+  uint32_t shared;
+  int g, t4, kv_head;
+  BlockKeys range;
+  ThreadRows rows;
+};
+template <int kRows>
+__device__ inline WgmmaBlock wgmma_block(const FlashAttentionArgs& a) {
+  extern __shared__ __align__(1024) uint8_t shared_raw[];
+  const int warp = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32;
+  const int g = lane / 4, kv_head = int(blockIdx.y);
+  const int64_t row0 = int64_t(gridDim.x - 1 - blockIdx.x) * kRows;
+  return {(shared_address(shared_raw) + 1023u) & ~1023u, g, lane % 4, kv_head,
+          block_keys(a, row0, kRows), thread_rows(a, row0 + warp * 16, g, kv_head, kWgmmaDim)};
+}
+
+// K and V rows [key0, key0 + 64) of KV head `kv_head` → the K and V tiles of the stage at shared
+// address `stage`, by the block's kThreads threads with cp.async; rows past the end read as zeros
+// (their scores are masked, and zero values keep 0·v finite).
+template <int kThreads>
+__device__ inline void load_kv_tile(const FlashAttentionArgs& a, int kv_head, uint32_t stage,
+                                    int key0) {
+  const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
+  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
+#pragma unroll
+  for (int i = 0; i < kWgmmaKeyTile * 16 / kThreads; ++i) {
+    const int c = int(threadIdx.x) + i * kThreads;
+    const int r = c / 16, chunk = c % 16;
+    const bool valid = key0 + r < a.keys;
+    const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
+    const uint32_t offset = swizzled_offset(r, chunk);
+    cp_async_16(stage + offset, k_head + src, valid);
+    cp_async_16(stage + kTileBytes + offset, v_head + src, valid);
+  }
 }
 
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
