@@ -1,8 +1,8 @@
 // The fused decoder kernels. residual_rms_norm: reads hidden and x, writes hidden and next
 // (16·d bytes per row instead of 32·d over four launches), float4-wide with the row in registers
-// when d % 4 == 0. split_qkv_rotary: reads and writes
-// each q/k/v element once (4 bytes, and 4 or 2 to write) instead of a copy pass plus a rotary
-// pass over q and k.
+// when d % 4 == 0. split_qkv_rotary: reads and writes each q/k/v element once (4 bytes, and 4 or 2
+// to write) instead of a copy pass plus a rotary pass over q and k, four features a thread where
+// the layout allows.
 #include "ops/common_cuda.cuh"
 #include "ops/fused_kernels_cuda.h"
 #include "ops/half_cuda.cuh"
@@ -122,6 +122,81 @@ __global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, Out* __re
   }
 }
 
+// The same, four consecutive features of a head row per thread (16-byte loads, one 8- or 16-byte
+// store): for d % 4 == 0 with whole quads of rotated features, i.e. halves layout (first_step 1,
+// second_offset pairs) with pairs % 4 == 0, or interleaved (first_step 2, second_offset 1) with
+// pairs even. A rotated feature's partner is the other half's quad (halves: read again, mostly
+// from L1, since the thread beside it in the block reads it too) or its neighbour in the quad.
+template <typename Out, bool kHalves>
+__global__ void split_qkv_rotary_vec_kernel(const float* __restrict__ qkv, Out* __restrict__ q,
+                                            Out* __restrict__ k, Out* __restrict__ v,
+                                            const float* __restrict__ cos,
+                                            const float* __restrict__ sin, int64_t n, int heads,
+                                            int kv_heads, int d, int pairs) {
+  const int slots = heads + 2 * kv_heads, quads = d / 4;
+  const int64_t total = n * slots * quads;
+  const int64_t stride = int64_t(gridDim.x) * blockDim.x;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
+    const int e = int(i % quads) * 4;  // first feature of the quad
+    const int64_t head_row = i / quads;
+    const int slot = int(head_row % slots);
+    const int64_t t = head_row / slots;
+    const float* in = qkv + head_row * d;
+    Out* out = slot < heads             ? q + (t * heads + slot) * d
+               : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
+                                         : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+    const float4 x = *reinterpret_cast<const float4*>(in + e);
+    if (slot >= heads + kv_heads || e >= 2 * pairs) {  // v, or the unrotated tail
+      store4(out + e, x);
+      continue;
+    }
+    float4 y;
+    if constexpr (kHalves) {
+      // Pair p = (p, p + pairs): the first half's out = x·c − y·s, the second's x·c + y·s.
+      const bool first = e < pairs;
+      const int p = first ? e : e - pairs;
+      const float4 partner = *reinterpret_cast<const float4*>(in + (first ? e + pairs : p));
+      const float4 c = *reinterpret_cast<const float4*>(cos + t * pairs + p);
+      const float4 sn = *reinterpret_cast<const float4*>(sin + t * pairs + p);
+      const float sign = first ? -1.0f : 1.0f;
+      y = make_float4(fmaf(sign * partner.x, sn.x, x.x * c.x), fmaf(sign * partner.y, sn.y, x.y * c.y),
+                      fmaf(sign * partner.z, sn.z, x.z * c.z), fmaf(sign * partner.w, sn.w, x.w * c.w));
+    } else {
+      // Pairs (e, e + 1) and (e + 2, e + 3): angles e / 2 and e / 2 + 1.
+      const int p = e / 2;
+      const float c0 = cos[t * pairs + p], s0 = sin[t * pairs + p];
+      const float c1 = cos[t * pairs + p + 1], s1 = sin[t * pairs + p + 1];
+      y = make_float4(x.x * c0 - x.y * s0, x.y * c0 + x.x * s0, x.z * c1 - x.w * s1,
+                      x.w * c1 + x.z * s1);
+    }
+    store4(out + e, y);
+  }
+}
+
+template <typename Out>
+void launch_split_qkv_rotary(const float* qkv, void* q, void* k, void* v, const float* cos,
+                             const float* sin, int64_t n, int heads, int kv_heads, int d, int pairs,
+                             int first_step, int second_offset) {
+  const int64_t slots = heads + 2 * kv_heads;
+  const bool halves = first_step == 1 && second_offset == pairs && pairs % 4 == 0;
+  const bool interleaved = first_step == 2 && second_offset == 1 && pairs % 2 == 0;
+  auto* qo = static_cast<Out*>(q);
+  auto* ko = static_cast<Out*>(k);
+  auto* vo = static_cast<Out*>(v);
+  if (d % 4 == 0 && 2 * pairs <= d && (halves || interleaved) && aligned16(qkv, cos, sin)) {
+    const unsigned grid = grid_for(n * slots * (d / 4), kThreads);
+    if (halves)
+      split_qkv_rotary_vec_kernel<Out, true>
+          <<<grid, kThreads>>>(qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs);
+    else
+      split_qkv_rotary_vec_kernel<Out, false>
+          <<<grid, kThreads>>>(qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs);
+    return;
+  }
+  split_qkv_rotary_kernel<<<grid_for(n * slots * (d / 2), kThreads), kThreads>>>(
+      qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs, first_step, second_offset);
+}
+
 }  // namespace
 
 cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weight,
@@ -159,23 +234,16 @@ cudaError_t split_qkv_rotary(const float* qkv, void* q, void* k, void* v, FloatT
                              const float* cos, const float* sin, int64_t n, int heads, int kv_heads,
                              int d, int pairs, int first_step, int second_offset) {
   if (d % 2 != 0) return cudaErrorInvalidValue;
-  const int64_t total = n * (heads + 2 * kv_heads) * (d / 2);
-  if (total == 0) return cudaSuccess;
-  const unsigned grid = grid_for(total, kThreads);
+  if (n * (heads + 2 * kv_heads) * d == 0) return cudaSuccess;
   if (out == FloatType::kF32)
-    split_qkv_rotary_kernel<<<grid, kThreads>>>(qkv, static_cast<float*>(q), static_cast<float*>(k),
-                                                static_cast<float*>(v), cos, sin, n, heads,
-                                                kv_heads, d, pairs, first_step, second_offset);
+    launch_split_qkv_rotary<float>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
+                                   first_step, second_offset);
   else if (out == FloatType::kBF16)
-    split_qkv_rotary_kernel<<<grid, kThreads>>>(
-        qkv, static_cast<__nv_bfloat16*>(q), static_cast<__nv_bfloat16*>(k),
-        static_cast<__nv_bfloat16*>(v), cos, sin, n, heads, kv_heads, d, pairs, first_step,
-        second_offset);
+    launch_split_qkv_rotary<__nv_bfloat16>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
+                                           first_step, second_offset);
   else
-    split_qkv_rotary_kernel<<<grid, kThreads>>>(qkv, static_cast<__half*>(q),
-                                                static_cast<__half*>(k), static_cast<__half*>(v),
-                                                cos, sin, n, heads, kv_heads, d, pairs, first_step,
-                                                second_offset);
+    launch_split_qkv_rotary<__half>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
+                                    first_step, second_offset);
   return cudaGetLastError();
 }
 

@@ -245,8 +245,8 @@ TEST(FusedCuda, SplitQkvRotaryMatchesCpu) {
     int64_t n, heads, kv_heads, d, pairs;
   };
   for (const RotaryLayout layout : {RotaryLayout::kInterleaved, RotaryLayout::kHalves})
-    // GLM-4.6V's text and vision heads, then odd shapes: d not a multiple of 4, halves pairs not a
-    // multiple of 4, interleaved pairs odd.
+    // Four features a thread where the layout allows (the first two; the fourth interleaved),
+    // else two: d not a multiple of 4, halves pairs not a multiple of 4, interleaved pairs odd.
     for (const Case& c : {Case{1, 32, 2, 128, 32}, Case{13, 12, 12, 128, 64}, Case{5, 4, 2, 10, 3},
                           Case{3, 2, 1, 12, 2}, Case{2, 2, 2, 16, 3}}) {
       const Tensor qkv = random_host({c.n, (c.heads + 2 * c.kv_heads) * c.d});
