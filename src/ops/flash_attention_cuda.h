@@ -17,8 +17,8 @@ enum class AttentionKernel : int {
   kFlash4Warps,   // mma.sync, 64 query rows per block (split-K where flash is unsupported)
   kFlash8Warps,   // mma.sync, 128 query rows per block (likewise)
   kFlashHopper,   // wgmma, 128 query rows per block (the 8-warp kernel where it is unsupported)
-  kFlashHopperPipelined,    // its software-pipelined variant, 128 rows (likewise); opt-in only
-  kFlashHopperPipelined64,  // the same with 64-row blocks, two to an SM (likewise); opt-in only
+  kFlashHopperPipelined,    // its software-pipelined variant, 128 rows (likewise)
+  kFlashHopperPipelined64,  // the same with 64-row blocks, two to an SM (likewise); kAuto's choice
 };
 // Process-wide, for tests and benchmarks.
 void force_attention_kernel(AttentionKernel kernel);

@@ -4,9 +4,10 @@
 // stages deep (tile j + 2 loads while j computes). Blocks of 64 query rows (one warpgroup, two
 // blocks to an SM, whose warpgroups then overlap one another too) or 128 (two warpgroups).
 //
-// Opt-in (AttentionKernel::kFlashHopperPipelined / 64, GLIMPSE_ATTENTION_KERNEL=hopper-pipelined /
-// hopper-pipelined64) until it has run on a GPU: built and checked with ptxas (253 registers, no
-// spills, no wgmma serialisation), the op tests cover it.
+// The automatic choice on Hopper, in 64-row blocks (flash_attention_cuda.cc has the timings).
+// ptxas: 253 registers, no spills, no wgmma serialisation (issuing the next tile's scores
+// conditionally instead, past the last tile, made the compiler copy score registers and serialise
+// every wgmma).
 //
 // Work as the plain kernel's; shared memory 3 stages × (K, V) × 16 KB + 1 KB of alignment = 97 KB;
 // registers O 64, S 2 × 32, Q 32, P 16 a thread.

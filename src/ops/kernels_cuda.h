@@ -99,8 +99,8 @@ cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
 // sm_90a code, on an sm_90 device, for head dim 128.
 bool flash_attention_hopper_supports(int head_dim);
 cudaError_t flash_attention_hopper(const FlashAttentionArgs& args);
-// Its software-pipelined variant (flash_attention_hopper_pipelined_cuda.cu, opt-in until it has run
-// on a GPU), same conditions; warpgroups: 1 (64 query rows per block, two blocks per SM) or 2 (128).
+// Its software-pipelined variant (flash_attention_hopper_pipelined_cuda.cu), same conditions;
+// warpgroups: 1 (64 query rows per block, two blocks per SM) or 2 (128).
 cudaError_t flash_attention_hopper_pipelined(const FlashAttentionArgs& args, int warpgroups);
 
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.
