@@ -71,17 +71,8 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     const uint32_t k_tile = block.shared + uint32_t((j & 1) * kStageBytes),
                    v_tile = k_tile + kTileBytes;
 
-    // S = Q·Kᵀ: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in per step (the
-    // swizzle is applied to the final address, so stepping inside a 128-byte row is plain).
     float s[kKeyTile / 8][4];
-    wgmma_fence();
-#pragma unroll
-    for (int step = 0; step < kDim / 16; ++step)
-      wgmma_m64n64k16(
-          s, q_frag[step],
-          descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
-          step > 0);
-    wgmma_commit();
+    issue_scores(s, q_frag, k_tile);
     wgmma_wait_all();
     fence_registers(s);
 
@@ -89,14 +80,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     uint32_t p_frag[kKeyTile / 16][4];
     softmax_tile(s, scale_log2, state, o, p_frag);
 
-    // O += P·V: k16 step s reads keys 16s.. (2 KB in), both 64-dim halves (leading offset).
-    wgmma_fence();
-#pragma unroll
-    for (int step = 0; step < kKeyTile / 16; ++step)
-      wgmma_m64n128k16_mn_major_b(o, p_frag[step],
-                                  descriptor(v_tile + uint32_t(step * 16 * 128), kHalfBytes, 1024),
-                                  1);
-    wgmma_commit();
+    issue_values(o, p_frag, v_tile);
     wgmma_wait_all();
     fence_registers(o);
     __syncthreads();  // every warp is done with this stage before the next load refills it

@@ -56,19 +56,9 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
   };
 
   uint32_t q_frag[kDim / 16][4];
-  // S = Q·Kᵀ of `tile`, issued: k16 step s reads dims 16s.. of every key: half s / 4, 32 bytes in
-  // per step (the swizzle is applied to the final address, so stepping inside a row is plain).
-  auto issue_scores = [&](float(&s)[kKeyTile / 8][4], int tile) {
-    const uint32_t k_tile = stage_of(tile);
+  auto issue_tile_scores = [&](float(&s)[kKeyTile / 8][4], int tile) {
     fence_registers(s);
-    wgmma_fence();
-#pragma unroll
-    for (int step = 0; step < kDim / 16; ++step)
-      wgmma_m64n64k16(
-          s, q_frag[step],
-          descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
-          step > 0);
-    wgmma_commit();
+    issue_scores(s, q_frag, stage_of(tile));
   };
 
   load_tile(0);
@@ -88,7 +78,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     load_tile(tile + 2);
     // Past the last tile too (on a stale stage, result unused): a conditional issue would merge
     // two definitions of `next`, and the compiler's register copies then serialize every wgmma.
-    issue_scores(next, tile + 1);
+    issue_tile_scores(next, tile + 1);
 
     const int key0 = range.lo + tile * kKeyTile;
     if (key0 < range.full_lo || key0 + kKeyTile > range.full_hi)
@@ -96,17 +86,9 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     uint32_t p_frag[kKeyTile / 16][4];
     softmax_tile(current, scale_log2, state, o, p_frag);
 
-    // O += P·V: k16 step s reads keys 16s.. (2 KB in), both 64-dim halves (leading offset).
-    const uint32_t v_tile = stage_of(tile) + kTileBytes;
     fence_registers(o);
     fence_registers(p_frag);
-    wgmma_fence();
-#pragma unroll
-    for (int step = 0; step < kKeyTile / 16; ++step)
-      wgmma_m64n128k16_mn_major_b(o, p_frag[step],
-                                  descriptor(v_tile + uint32_t(step * 16 * 128), kHalfBytes, 1024),
-                                  1);
-    wgmma_commit();
+    issue_values(o, p_frag, stage_of(tile) + kTileBytes);
     wgmma_wait_all();
     fence_registers(o);
     fence_registers(next);
@@ -117,7 +99,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
     cp_async_wait<1>();  // tile 0 (tile 1 may still be in flight)
     fence_proxy_async();
     __syncthreads();
-    issue_scores(s0, 0);
+    issue_tile_scores(s0, 0);
     wgmma_wait_all();
     fence_registers(s0);
   }

@@ -158,6 +158,35 @@ __device__ inline void load_kv_tile(const FlashAttentionArgs& a, int kv_head, ui
   }
 }
 
+// S = Q·Kᵀ of the K tile at shared address `k_tile`, issued (not waited for): k16 step s reads dims
+// 16s.. of every key: half s / 4, 32 bytes in per step (the swizzle is applied to the final
+// address, so stepping inside a 128-byte row is plain).
+__device__ inline void issue_scores(float (&s)[kWgmmaKeyTile / 8][4],
+                                    const uint32_t (&q_frag)[kWgmmaDim / 16][4], uint32_t k_tile) {
+  wgmma_fence();
+#pragma unroll
+  for (int step = 0; step < kWgmmaDim / 16; ++step)
+    wgmma_m64n64k16(
+        s, q_frag[step],
+        descriptor(k_tile + uint32_t((step >> 2) * kHalfBytes + (step & 3) * 32), 16, 1024),
+        step > 0);
+  wgmma_commit();
+}
+
+// O += P·V of the V tile at shared address `v_tile`, issued: k16 step s reads keys 16s.. (2 KB
+// in), both 64-dim halves (the leading offset).
+__device__ inline void issue_values(float (&o)[kWgmmaDim / 8][4],
+                                    const uint32_t (&p_frag)[kWgmmaKeyTile / 16][4],
+                                    uint32_t v_tile) {
+  wgmma_fence();
+#pragma unroll
+  for (int step = 0; step < kWgmmaKeyTile / 16; ++step)
+    wgmma_m64n128k16_mn_major_b(o, p_frag[step],
+                                descriptor(v_tile + uint32_t(step * 16 * 128), kHalfBytes, 1024),
+                                1);
+  wgmma_commit();
+}
+
 #endif  // __CUDA_ARCH_FEAT_SM90_ALL
 
 }  // namespace glimpse::ops::cuda_kernels::flash
