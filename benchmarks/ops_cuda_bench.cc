@@ -347,6 +347,15 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   // Prefill: kPrefill tokens.
   linear_case("linear gate_up (prefill)", kPrefill, kHidden, 2 * kFfn, DType::kBF16);
   linear_case("linear f32 weight (prefill)", kPrefill, kHidden, kHidden, DType::kF32);
+  // The 512² request: a 347-token prefill, the tower's GEMMs at 1296 patches, the merger at 324.
+  linear_case("linear qkv (prefill 347)", 347, kHidden, kHidden + 2 * kKvHeads * kHeadDim,
+              DType::kBF16);
+  linear_case("linear gate_up (prefill 347)", 347, kHidden, 2 * kFfn, DType::kBF16);
+  linear_case("linear qkv (vision 512²)", 1296, kVisionHidden, 3 * kVisionHidden, DType::kBF16);
+  linear_case("linear proj (vision 512²)", 1296, kVisionHidden, kVisionHidden, DType::kBF16);
+  linear_case("linear gate_up (vision 512²)", 1296, kVisionHidden, 2 * 4096, DType::kBF16);
+  linear_case("linear down (vision 512²)", 1296, 4096, kVisionHidden, DType::kBF16);
+  linear_case("linear merger gate_up (vision 512²)", 324, kHidden, 2 * kFfn, DType::kBF16);
   cases.push_back({"rms_norm (prefill)", fmt::format("[{}, {}]", kPrefill, kHidden),
                    (2.0 * kPrefill + 1) * kHidden * f, 4.0 * kPrefill * kHidden, false, [&fill] {
                      const Tensor x = fill({kPrefill, kHidden}), w = fill({kHidden});

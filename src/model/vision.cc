@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "core/device_copy.h"
 #include "model/glm4v_weights.h"
@@ -152,12 +153,18 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   const PatchLayout patches = layout(images);
   const int64_t total = int64_t(patches.h.size()), m = config_.spatial_merge_size;
   const int64_t patch_values = patch_weight_.size(1);
-  Tensor pixels = images.size() == 1 ? to_device(images[0].pixel_values, device_)
-                                     : Tensor::empty({total, patch_values}, DType::kF32, device_);
-  for (int64_t row = 0; const ImageInput& image : images) {
-    if (images.size() > 1)
-      copy_into(pixels.slice_rows(row, row + image.pixel_values.size(0)), image.pixel_values);
-    row += image.pixel_values.size(0);
+  Tensor pixels;
+  {
+    // The upload is profiled like an op (GLIMPSE_PROFILE_OPS): it is part of the tower's time.
+    std::optional<ops::OpTimer> upload_timer;
+    if (device_ == Device::kCUDA) upload_timer.emplace("upload_pixels", images[0].pixel_values);
+    pixels = images.size() == 1 ? to_device(images[0].pixel_values, device_)
+                                : Tensor::empty({total, patch_values}, DType::kF32, device_);
+    for (int64_t row = 0; const ImageInput& image : images) {
+      if (images.size() > 1)
+        copy_into(pixels.slice_rows(row, row + image.pixel_values.size(0)), image.pixel_values);
+      row += image.pixel_values.size(0);
+    }
   }
 
   // Patch embedding (Conv3d with stride = kernel is one GEMM), then the learned positions.
