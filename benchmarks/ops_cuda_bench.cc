@@ -23,6 +23,7 @@
 
 #include "core/device_copy.h"
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/elementwise.h"
 #include "ops/embedding.h"
 #include "ops/flash_attention_cuda.h"
@@ -548,10 +549,12 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                         sin = fill({kN, 64});
            const std::vector<int64_t> segments = {0, kN};
            const DType between = half_between ? DType::kBF16 : DType::kF32;
+           const Tensor qkv_bias = ops::cuda::convert(qkv_b, between);  // qkv written in between
            return std::function<void()>([=] {
              Tensor x = x0;
              const auto [q, k, v] = ops::cuda::split_qkv_rotary(
-                 ops::cuda::linear(ops::cuda::rms_norm(x, norm, 1e-6f, between), qkv_w, &qkv_b),
+                 ops::cuda::linear(ops::cuda::rms_norm(x, norm, 1e-6f, between), qkv_w, &qkv_bias,
+                                   between),
                  kVisionHeads, kVisionHeads, cos, sin, ops::RotaryLayout::kHalves, between);
              const Tensor attended = ops::cuda::segment_attention(q, k, v, segments, 0.088f);
              const Tensor h = ops::cuda::rms_norm(x, norm, 1e-6f, between);

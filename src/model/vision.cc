@@ -8,6 +8,7 @@
 #include "core/device_copy.h"
 #include "model/glm4v_weights.h"
 #include "ops/attention.h"
+#include "ops/convert.h"
 #include "ops/dispatch.h"
 #include "ops/fused.h"
 #include "ops/grid_sample.h"
@@ -42,14 +43,17 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
   pair_axis_.resize(2 * quarter, 1);
   pair_freq_.insert(pair_freq_.end(), pair_freq_.begin(), pair_freq_.begin() + ptrdiff_t(quarter));
 
+  between_ = device_ == Device::kCUDA ? patch_weight_.dtype() : DType::kF32;
   for (int64_t i = 0; i < config.depth; ++i) {
     const std::string b = p + "blocks." + std::to_string(i) + ".";
     Block block;
     block.norm1 = place.vector(f32_weight(weights, b + "norm1.weight"));
     block.norm2 = place.vector(f32_weight(weights, b + "norm2.weight"));
     block.qkv_weight = place.matrix(weights.get(b + "attn.qkv.weight"));
+    // The qkv GEMM writes between_ (half on the GPU), whose bias epilogue takes that dtype.
     if (config.attention_bias)
-      block.qkv_bias = place.vector(f32_weight(weights, b + "attn.qkv.bias"));
+      block.qkv_bias =
+          ops::convert(place.vector(f32_weight(weights, b + "attn.qkv.bias")), between_);
     block.proj_weight = place.matrix(weights.get(b + "attn.proj.weight"));
     block.gate_up_weight = place.matrix(
         stacked_weights(weights, {b + "mlp.gate_proj.weight", b + "mlp.up_proj.weight"}));
@@ -57,7 +61,6 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
     blocks_.push_back(std::move(block));
   }
   post_norm_ = place.vector(f32_weight(weights, p + "post_layernorm.weight"));
-  between_ = device_ == Device::kCUDA ? patch_weight_.dtype() : DType::kF32;
 
   // Conv2d weight [out, hidden, m, m] → [out, m, m, hidden] (same dtype) so a merge block's m·m
   // patches, stored consecutively, form one input row of a plain GEMM.
@@ -137,8 +140,8 @@ void VisionTower::add_attention(Tensor& x, const Block& block, const PatchLayout
                                 const Tensor& cos, const Tensor& sin) const {
   const int64_t heads = config_.num_heads, head_dim = config_.head_dim();
   const Tensor h = ops::rms_norm(x, block.norm1, float(config_.rms_norm_eps), between_);
-  const Tensor qkv =
-      ops::linear(h, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr);
+  const Tensor qkv = ops::linear(
+      h, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr, between_);
   // qkv rows are [3, heads, head_dim]: q, k, v with as many heads each.
   const auto [q, k, v] =
       ops::split_qkv_rotary(qkv, heads, heads, cos, sin, ops::RotaryLayout::kHalves, between_);

@@ -39,7 +39,7 @@ inline Tensor residual_rms_norm(Tensor& hidden, const Tensor& x, const Tensor& x
   GLIMPSE_OPS_DISPATCH(hidden, residual_rms_norm, hidden, x, x_weight, next_weight, eps);
 }
 
-// qkv: f32 [n, (heads + 2·kv_heads) · head_dim], each row [q | k | v]. Returns contiguous q
+// qkv: f32, bf16 or f16 [n, (heads + 2·kv_heads) · head_dim], each row [q | k | v]. Returns q
 // [n, heads, head_dim], k and v [n, kv_heads, head_dim] in `out` (f32, bf16 or f16), with q and k
 // rotated in f32 as rotary_inplace does (cos, sin [n, pairs]).
 inline QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads,

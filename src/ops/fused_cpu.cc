@@ -10,7 +10,7 @@ namespace {
 
 // Row width of qkv for `heads` + 2·`kv_heads` heads; throws naming the mismatch.
 int64_t qkv_head_dim(const Tensor& qkv, int64_t heads, int64_t kv_heads) {
-  check_f32(qkv, "split_qkv_rotary", "qkv");
+  check_float(qkv, "split_qkv_rotary", "qkv");
   const int64_t slots = heads + 2 * kv_heads;
   if (qkv.dim() != 2 || heads <= 0 || kv_heads <= 0 || qkv.size(1) % slots != 0)
     fail(ErrorKind::kInvalidArgument,
@@ -30,13 +30,14 @@ Tensor residual_rms_norm(Tensor& hidden, const Tensor& x, const Tensor& x_weight
 QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, const Tensor& cos,
                           const Tensor& sin, RotaryLayout layout, DType out) {
   const int64_t d = qkv_head_dim(qkv, heads, kv_heads), n = qkv.size(0);
+  const Tensor qkv32 = cpu::convert(qkv, DType::kF32);  // a half qkv is widened exactly
   QkvParts parts{Tensor::empty({n, heads, d}, DType::kF32),
                  Tensor::empty({n, kv_heads, d}, DType::kF32),
                  Tensor::empty({n, kv_heads, d}, DType::kF32)};
   const size_t row = size_t(qkv.size(1)) * sizeof(float);
   const size_t q_bytes = size_t(heads * d) * sizeof(float);
   const size_t kv_bytes = size_t(kv_heads * d) * sizeof(float);
-  const auto* src = static_cast<const std::byte*>(qkv.raw_data());
+  const auto* src = static_cast<const std::byte*>(qkv32.raw_data());
   copy_rows(parts.q.raw_data(), q_bytes, src, row, q_bytes, size_t(n), Device::kCPU);
   copy_rows(parts.k.raw_data(), kv_bytes, src + q_bytes, row, kv_bytes, size_t(n), Device::kCPU);
   copy_rows(parts.v.raw_data(), kv_bytes, src + q_bytes + kv_bytes, row, kv_bytes, size_t(n),

@@ -34,7 +34,8 @@ Tensor residual_rms_norm(Tensor& hidden, const Tensor& x, const Tensor& x_weight
 QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, const Tensor& cos,
                           const Tensor& sin, RotaryLayout layout, DType out) {
   const char* op = "split_qkv_rotary";
-  check_gpu_f32(qkv, op, "qkv");
+  check_on_gpu(qkv, op, "qkv");
+  check_float(qkv, op, "qkv");
   check_gpu_f32(cos, op, "cos");
   check_gpu_f32(sin, op, "sin");
   const int64_t slots = heads + 2 * kv_heads;
@@ -51,8 +52,8 @@ QkvParts split_qkv_rotary(const Tensor& qkv, int64_t heads, int64_t kv_heads, co
   const int64_t pairs = cos.size(1);
   const bool interleaved = layout == RotaryLayout::kInterleaved;
   check_launch(cuda_kernels::split_qkv_rotary(
-                   qkv.data<float>(), parts.q.raw_data(), parts.k.raw_data(), parts.v.raw_data(),
-                   float_type(out), cos.data<float>(), sin.data<float>(), n, int(heads),
+                   qkv.raw_data(), float_type(qkv.dtype()), parts.q.raw_data(),
+                   parts.k.raw_data(), parts.v.raw_data(), float_type(out), cos.data<float>(), sin.data<float>(), n, int(heads),
                    int(kv_heads), int(d), int(pairs), interleaved ? 2 : 1,
                    interleaved ? 1 : int(pairs)),
                op);

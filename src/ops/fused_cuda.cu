@@ -1,8 +1,8 @@
 // The fused decoder kernels. residual_rms_norm: reads hidden and x, writes hidden and next
 // (16·d bytes per row instead of 32·d over four launches), float4-wide with the row in registers
 // when d % 4 == 0. split_qkv_rotary: reads and writes each q/k/v element once (4 bytes, and 4 or 2
-// to write) instead of a copy pass plus a rotary pass over q and k, four features a thread where
-// the layout allows.
+// to write; 2 to read from a half qkv) instead of a copy pass plus a rotary pass over q and k, four
+// features a thread where the layout allows.
 #include "ops/common_cuda.cuh"
 #include "ops/fused_kernels_cuda.h"
 #include "ops/half_cuda.cuh"
@@ -87,9 +87,9 @@ __global__ void __launch_bounds__(1024)
 
 // One thread per two features of a head row: a rotary pair (i·first_step, i·first_step +
 // second_offset) for i < pairs, else two neighbours of the unrotated tail [2·pairs, d). The v slots
-// and the tails are copies. Reads 4 B and writes sizeof(Out) per element.
-template <typename Out>
-__global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, Out* __restrict__ q,
+// and the tails are copies. Reads sizeof(In) and writes sizeof(Out) per element.
+template <typename In, typename Out>
+__global__ void split_qkv_rotary_kernel(const In* __restrict__ qkv, Out* __restrict__ q,
                                         Out* __restrict__ k, Out* __restrict__ v,
                                         const float* __restrict__ cos,
                                         const float* __restrict__ sin, int64_t n, int heads,
@@ -103,14 +103,14 @@ __global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, Out* __re
     const int64_t head_row = i / half;  // t · slots + slot
     const int slot = int(head_row % slots);
     const int64_t t = head_row / slots;
-    const float* in = qkv + head_row * d;
+    const In* in = qkv + head_row * d;
     Out* out = slot < heads             ? q + (t * heads + slot) * d
                : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
                                          : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
     const bool rotated = p < pairs && slot < heads + kv_heads;
     const int a = p < pairs ? p * first_step : 2 * p;  // 2·pairs + 2·(p − pairs)
     const int b = p < pairs ? a + second_offset : a + 1;
-    const float x = in[a], y = in[b];
+    const float x = to_f32(in[a]), y = to_f32(in[b]);
     if (rotated) {
       const float c = cos[t * pairs + p], s = sin[t * pairs + p];
       out[a] = from_f32<Out>(x * c - y * s);
@@ -122,13 +122,12 @@ __global__ void split_qkv_rotary_kernel(const float* __restrict__ qkv, Out* __re
   }
 }
 
-// The same, four consecutive features of a head row per thread (16-byte loads, one 8- or 16-byte
-// store): for d % 4 == 0 with whole quads of rotated features, i.e. halves layout (first_step 1,
+// The same, four consecutive features of a head row per thread (16- or 8-byte loads and stores): for d % 4 == 0 with whole quads of rotated features, i.e. halves layout (first_step 1,
 // second_offset pairs) with pairs % 4 == 0, or interleaved (first_step 2, second_offset 1) with
 // pairs even. A rotated feature's partner is the other half's quad (halves: read again, mostly
 // from L1, since the thread beside it in the block reads it too) or its neighbour in the quad.
-template <typename Out, bool kHalves>
-__global__ void split_qkv_rotary_vec_kernel(const float* __restrict__ qkv, Out* __restrict__ q,
+template <typename In, typename Out, bool kHalves>
+__global__ void split_qkv_rotary_vec_kernel(const In* __restrict__ qkv, Out* __restrict__ q,
                                             Out* __restrict__ k, Out* __restrict__ v,
                                             const float* __restrict__ cos,
                                             const float* __restrict__ sin, int64_t n, int heads,
@@ -141,11 +140,11 @@ __global__ void split_qkv_rotary_vec_kernel(const float* __restrict__ qkv, Out* 
     const int64_t head_row = i / quads;
     const int slot = int(head_row % slots);
     const int64_t t = head_row / slots;
-    const float* in = qkv + head_row * d;
+    const In* in = qkv + head_row * d;
     Out* out = slot < heads             ? q + (t * heads + slot) * d
                : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
                                          : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
-    const float4 x = *reinterpret_cast<const float4*>(in + e);
+    const float4 x = load4(in + e);
     if (slot >= heads + kv_heads || e >= 2 * pairs) {  // v, or the unrotated tail
       store4(out + e, x);
       continue;
@@ -155,7 +154,7 @@ __global__ void split_qkv_rotary_vec_kernel(const float* __restrict__ qkv, Out* 
       // Pair p = (p, p + pairs): the first half's out = x·c − y·s, the second's x·c + y·s.
       const bool first = e < pairs;
       const int p = first ? e : e - pairs;
-      const float4 partner = *reinterpret_cast<const float4*>(in + (first ? e + pairs : p));
+      const float4 partner = load4(in + (first ? e + pairs : p));
       const float4 c = *reinterpret_cast<const float4*>(cos + t * pairs + p);
       const float4 sn = *reinterpret_cast<const float4*>(sin + t * pairs + p);
       const float sign = first ? -1.0f : 1.0f;
@@ -173,8 +172,8 @@ __global__ void split_qkv_rotary_vec_kernel(const float* __restrict__ qkv, Out* 
   }
 }
 
-template <typename Out>
-void launch_split_qkv_rotary(const float* qkv, void* q, void* k, void* v, const float* cos,
+template <typename In, typename Out>
+void launch_split_qkv_rotary(const In* qkv, void* q, void* k, void* v, const float* cos,
                              const float* sin, int64_t n, int heads, int kv_heads, int d, int pairs,
                              int first_step, int second_offset) {
   const int64_t slots = heads + 2 * kv_heads;
@@ -186,10 +185,10 @@ void launch_split_qkv_rotary(const float* qkv, void* q, void* k, void* v, const 
   if (d % 4 == 0 && 2 * pairs <= d && (halves || interleaved) && aligned16(qkv, cos, sin)) {
     const unsigned grid = grid_for(n * slots * (d / 4), kThreads);
     if (halves)
-      split_qkv_rotary_vec_kernel<Out, true>
+      split_qkv_rotary_vec_kernel<In, Out, true>
           <<<grid, kThreads>>>(qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs);
     else
-      split_qkv_rotary_vec_kernel<Out, false>
+      split_qkv_rotary_vec_kernel<In, Out, false>
           <<<grid, kThreads>>>(qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs);
     return;
   }
@@ -230,20 +229,36 @@ cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weig
   return cudaGetLastError();
 }
 
-cudaError_t split_qkv_rotary(const float* qkv, void* q, void* k, void* v, FloatType out,
-                             const float* cos, const float* sin, int64_t n, int heads, int kv_heads,
-                             int d, int pairs, int first_step, int second_offset) {
+template <typename In>
+void split_qkv_rotary_from(const In* qkv, void* q, void* k, void* v, FloatType out,
+                           const float* cos, const float* sin, int64_t n, int heads, int kv_heads,
+                           int d, int pairs, int first_step, int second_offset) {
+  if (out == FloatType::kF32)
+    launch_split_qkv_rotary<In, float>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
+                                       first_step, second_offset);
+  else if (out == FloatType::kBF16)
+    launch_split_qkv_rotary<In, __nv_bfloat16>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d,
+                                               pairs, first_step, second_offset);
+  else
+    launch_split_qkv_rotary<In, __half>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
+                                        first_step, second_offset);
+}
+
+cudaError_t split_qkv_rotary(const void* qkv, FloatType in, void* q, void* k, void* v,
+                             FloatType out, const float* cos, const float* sin, int64_t n,
+                             int heads, int kv_heads, int d, int pairs, int first_step,
+                             int second_offset) {
   if (d % 2 != 0) return cudaErrorInvalidValue;
   if (n * (heads + 2 * kv_heads) * d == 0) return cudaSuccess;
-  if (out == FloatType::kF32)
-    launch_split_qkv_rotary<float>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
-                                   first_step, second_offset);
-  else if (out == FloatType::kBF16)
-    launch_split_qkv_rotary<__nv_bfloat16>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
-                                           first_step, second_offset);
+  if (in == FloatType::kF32)
+    split_qkv_rotary_from(static_cast<const float*>(qkv), q, k, v, out, cos, sin, n, heads,
+                          kv_heads, d, pairs, first_step, second_offset);
+  else if (in == FloatType::kBF16)
+    split_qkv_rotary_from(static_cast<const __nv_bfloat16*>(qkv), q, k, v, out, cos, sin, n,
+                          heads, kv_heads, d, pairs, first_step, second_offset);
   else
-    launch_split_qkv_rotary<__half>(qkv, q, k, v, cos, sin, n, heads, kv_heads, d, pairs,
-                                    first_step, second_offset);
+    split_qkv_rotary_from(static_cast<const __half*>(qkv), q, k, v, out, cos, sin, n, heads,
+                          kv_heads, d, pairs, first_step, second_offset);
   return cudaGetLastError();
 }
 

@@ -15,11 +15,12 @@ cudaError_t residual_rms_norm(float* hidden, const float* x, const float* x_weig
                               const float* next_weight, float* next, int64_t rows, int d,
                               float eps);
 
-// qkv [n, slots · d] (slots = heads + 2·kv_heads) → q [n, heads, d], k, v [n, kv_heads, d] in
-// `out`; q and k rotated pairwise: pair i is features (i·first_step, i·first_step +
+// qkv [n, slots · d] (slots = heads + 2·kv_heads) in `in` → q [n, heads, d], k, v [n, kv_heads,
+// d] in `out`; q and k rotated pairwise in f32: pair i is features (i·first_step, i·first_step +
 // second_offset), and the features past the pairs' 2·pairs are copied (d even).
-cudaError_t split_qkv_rotary(const float* qkv, void* q, void* k, void* v, FloatType out,
-                             const float* cos, const float* sin, int64_t n, int heads, int kv_heads,
-                             int d, int pairs, int first_step, int second_offset);
+cudaError_t split_qkv_rotary(const void* qkv, FloatType in, void* q, void* k, void* v,
+                             FloatType out, const float* cos, const float* sin, int64_t n,
+                             int heads, int kv_heads, int d, int pairs, int first_step,
+                             int second_offset);
 
 }  // namespace glimpse::ops::cuda_kernels

@@ -77,6 +77,23 @@ __device__ inline void store8(__half* p, const float v[8]) {
   *reinterpret_cast<uint4*>(p) = raw;
 }
 
+// Four elements as f32 (16, or 8 bytes for the half types; aligned to that).
+__device__ inline float4 load4(const float* p) {
+  return *reinterpret_cast<const float4*>(p);
+}
+__device__ inline float4 load4(const __nv_bfloat16* p) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const auto* pairs = reinterpret_cast<const __nv_bfloat162*>(&raw);
+  const float2 a = __bfloat1622float2(pairs[0]), b = __bfloat1622float2(pairs[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+__device__ inline float4 load4(const __half* p) {
+  const uint2 raw = *reinterpret_cast<const uint2*>(p);
+  const auto* pairs = reinterpret_cast<const __half2*>(&raw);
+  const float2 a = __half22float2(pairs[0]), b = __half22float2(pairs[1]);
+  return make_float4(a.x, a.y, b.x, b.y);
+}
+
 // Four elements from f32 (16, or 8 bytes for the half types; aligned to that).
 __device__ inline void store4(float* p, float4 v) {
   *reinterpret_cast<float4*>(p) = v;

@@ -18,8 +18,9 @@ void add_linear(Tensor& y, const Tensor& x, const Tensor& weight);
 }  // namespace cuda
 
 // x: [..., in], f32 or the weight's half type; weight: f32, bf16 or f16 [out, in] (nn.Linear
-// layout); bias: f32 [out] or nullptr. Returns [rows, out] in `out` (F32 or the weight's half
-// type), where rows = x.numel() / in. Products and sums are f32 whatever the dtypes.
+// layout); bias: [out] in f32 or in `out`'s half dtype, or nullptr. Returns [rows, out] in `out`
+// (F32 or the weight's half type), where rows = x.numel() / in. Products and sums are f32
+// whatever the dtypes.
 inline Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias = nullptr,
                      DType out = DType::kF32) {
   GLIMPSE_OPS_DISPATCH(x, linear, x, weight, bias, out);

@@ -147,10 +147,11 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType o
   Tensor y = Tensor::empty({rows, out_features}, DType::kF32);
   float* out = y.data<float>();
   if (rows == 0) return convert(y, out_dtype);
-  // Every path accumulates onto y: start from the bias or from zero.
+  // Every path accumulates onto y: start from the bias (widened if half) or from zero.
+  const Tensor bias32 = bias ? convert(*bias, DType::kF32) : Tensor();
   for (int64_t r = 0; r < rows; ++r) {
     if (bias)
-      std::memcpy(out + r * out_features, bias->data<float>(),
+      std::memcpy(out + r * out_features, bias32.data<float>(),
                   size_t(out_features) * sizeof(float));
     else
       std::memset(out + r * out_features, 0, size_t(out_features) * sizeof(float));

@@ -5,7 +5,8 @@
 //   matches the CPU to f32 rounding. bf16/f16 weights: an f32 x is rounded to the weight's dtype
 //   (one pass, 6 B per element; none when x already is half) and the tensor cores multiply with
 //   f32 accumulation: 2·rows·out·in FLOPs, relative error ≈ 2⁻⁹ from that rounding (bf16).
-// The bias (f32) is cuBLASLt's bias epilogue; add_linear's sum is its β = 1 with C = D = y.
+// The bias is cuBLASLt's bias epilogue, in y's dtype as the epilogue requires (an f32 bias for a
+// half y goes through an f32 y); add_linear's sum is its β = 1 with C = D = y.
 //
 // cuBLASLt's first heuristic answer is a performance model's guess. On an H100 the vision tower's
 // GEMMs at M = 1296 ran at about 65 % of the GEMM rate with it, so a shape of kTuneMinRows rows or
@@ -137,7 +138,7 @@ void set_preference(cublasLtMatmulPreference_t preference,
 struct Operands {
   const void* weight;
   const void* x;
-  const float* bias;
+  const void* bias;
   DType out;
 };
 
@@ -197,7 +198,7 @@ MatmulPlan make_plan(const PlanKey& key, const Operands& operands) {
   set_attribute(plan.op, CUBLASLT_MATMUL_DESC_TRANSB, CUBLAS_OP_N, "transb");
   if (key.bias) {
     set_attribute(plan.op, CUBLASLT_MATMUL_DESC_EPILOGUE, CUBLASLT_EPILOGUE_BIAS, "epilogue");
-    set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, CUDA_R_32F, "bias type");
+    set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, key.out_type, "bias type");
   }
   const auto in = uint64_t(key.in_features), out = uint64_t(key.out_features);
   check_cublas(cublasLtMatrixLayoutCreate(&plan.a, key.type, in, out, int64_t(in)), "layout A");
@@ -247,8 +248,8 @@ MatmulPlan make_plan(const PlanKey& key, const Operands& operands) {
   return plan;
 }
 
-// y = x·Wᵀ (+ bias) + beta·y; x in the weight's dtype, y f32 or that dtype.
-void gemm(const Tensor& weight, const void* x, const float* bias, Tensor& y, int64_t rows,
+// y = x·Wᵀ (+ bias) + beta·y; x in the weight's dtype, y and the bias f32 or that dtype.
+void gemm(const Tensor& weight, const void* x, const void* bias, Tensor& y, int64_t rows,
           float beta) {
   static std::mutex mutex;
   static auto* plans = new std::unordered_map<PlanKey, MatmulPlan, PlanKeyHash>();  // never freed
@@ -281,12 +282,13 @@ void project(const Tensor& x, const Tensor& weight, const Tensor* bias, Tensor& 
              bool accumulate, const char* op) {
   const int64_t out_features = weight.size(0), in_features = weight.size(1);
   if (rows == 0 || out_features == 0) return;
-  const float* bias_data = bias ? bias->data<float>() : nullptr;
+  const void* bias_data = bias ? bias->raw_data() : nullptr;
   if (rows <= cuda_kernels::kMatvecMaxRows && x.dtype() == DType::kF32 &&
       y.dtype() == DType::kF32) {
     check_launch(cuda_kernels::matvec(x.data<float>(), rows, weight.raw_data(),
                                       float_type(weight.dtype()), out_features, in_features,
-                                      bias_data, y.data<float>(), accumulate),
+                                      bias ? bias->data<float>() : nullptr, y.data<float>(),
+                                      accumulate),
                  op);
     return;
   }
@@ -302,9 +304,9 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor* bias, DType o
   check_on_gpu(x, "linear", "input");
   check_on_gpu(weight, "linear", "weight");
   if (bias) check_on_gpu(*bias, "linear", "bias");
-  // The bias epilogue is planned for f32 outputs only (its f32 bias with a half D is not every
-  // cuBLASLt's): a half output with a bias is made in f32 and rounded. No model path asks for it.
-  if (bias && out != DType::kF32) return convert(linear(x, weight, bias, DType::kF32), out);
+  // The bias epilogue takes a bias in D's dtype: a half output with an f32 bias is made in f32 and
+  // rounded. The vision tower keeps its qkv bias in bf16 instead.
+  if (bias && bias->dtype() != out) return convert(linear(x, weight, bias, DType::kF32), out);
   Tensor y = Tensor::empty({shape.rows, shape.out_features}, out, Device::kCUDA);
   project(x, weight, bias, y, shape.rows, false, "linear");
   return y;

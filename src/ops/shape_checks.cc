@@ -22,7 +22,10 @@ LinearShape check_linear(const Tensor& x, const Tensor& weight, const Tensor* bi
     fail(ErrorKind::kInvalidArgument, "{}: input {} does not end in the weight's {} input features",
          op, shape_string(x.shape()), in_features);
   if (bias) {
-    check_f32(*bias, op, "bias");
+    check_float(*bias, op, "bias");
+    if (bias->dtype() != DType::kF32 && bias->dtype() != out)
+      fail(ErrorKind::kInvalidArgument, "{}: bias is {}: it must be F32 or the output's {}", op,
+           dtype_name(bias->dtype()), dtype_name(out));
     if (bias->numel() != out_features)
       fail(ErrorKind::kInvalidArgument, "{}: bias {} does not match {} output features", op,
            shape_string(bias->shape()), out_features);

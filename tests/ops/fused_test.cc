@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "ops/convert.h"
 #include "ops_test_util.h"
 
 namespace glimpse::ops {
@@ -74,6 +75,22 @@ TEST(SplitQkvRotary, SplitsRowsAndRotatesQueriesAndKeysOnly) {
         EXPECT_NEAR(out[i], expected, 1e-5) << "token " << t << " slot " << s << " feature " << i;
       }
     }
+}
+
+TEST(SplitQkvRotary, AHalfQkvIsWidenedExactly) {
+  const int64_t n = 3, heads = 4, kv_heads = 2, d = 8, pairs = 4;
+  const Tensor qkv = convert(random_tensor({n, (heads + 2 * kv_heads) * d}, 10), DType::kBF16);
+  const Tensor cos = random_tensor({n, pairs}, 11), sin = random_tensor({n, pairs}, 12);
+  const QkvParts from_half = split_qkv_rotary(qkv, heads, kv_heads, cos, sin, RotaryLayout::kHalves);
+  const QkvParts from_f32 =
+      split_qkv_rotary(convert(qkv, DType::kF32), heads, kv_heads, cos, sin, RotaryLayout::kHalves);
+  for (const auto& [half, wide] : {std::pair{from_half.q, from_f32.q},
+                                   std::pair{from_half.k, from_f32.k},
+                                   std::pair{from_half.v, from_f32.v}}) {
+    ASSERT_EQ(half.dtype(), DType::kF32);
+    for (int64_t i = 0; i < half.numel(); ++i)
+      ASSERT_EQ(half.data<float>()[i], wide.data<float>()[i]) << i;
+  }
 }
 
 TEST(SplitQkvRotary, RejectsRowsThatAreNotWholeHeads) {

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "ops/convert.h"
 #include "ops_test_util.h"
 
 namespace glimpse::ops {
@@ -73,6 +74,19 @@ TEST(Linear, HalfWeightGemmSpreadsTheUpcastOverThreads) {
   const auto [half, exact] = half_weight({520, 1100}, 14, DType::kBF16);
   const Tensor x = random_tensor({9, 1100}, 15);
   EXPECT_LT(relative_l2(linear(x, half), reference_linear(x, exact, nullptr)), kTolerance);
+}
+
+TEST(Linear, AHalfBiasIsWidenedForAHalfOutput) {
+  const Tensor x = random_tensor({5, 64}, 18);
+  const Tensor w = convert(random_tensor({24, 64}, 19), DType::kBF16);
+  const Tensor half_bias = convert(random_tensor({24}, 20), DType::kBF16);
+  const Tensor wide_bias = convert(half_bias, DType::kF32);
+  const Tensor from_half = convert(linear(x, w, &half_bias, DType::kBF16), DType::kF32);
+  const Tensor from_f32 = convert(linear(x, w, &wide_bias, DType::kBF16), DType::kF32);
+  for (int64_t i = 0; i < from_half.numel(); ++i)
+    ASSERT_EQ(from_half.data<float>()[i], from_f32.data<float>()[i]) << i;
+  // A half bias with an f32 output (or another half type) is refused.
+  EXPECT_THROW(linear(x, w, &half_bias), Error);
 }
 
 TEST(Linear, RejectsMismatchedShapesAndDtypes) {

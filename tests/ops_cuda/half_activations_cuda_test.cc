@@ -127,19 +127,38 @@ TEST(HalfActivationsCuda, SplitQkvRotaryRoundsItsOutputs) {
   };
   // The vision tower's (12 heads of 128, every feature in a halves pair), the text decoder's
   // (interleaved, half the features rotated), an odd tail.
-  for (const Case& c : {Case{1296, 12, 12, 128, 64, RotaryLayout::kHalves},
-                        Case{7, 32, 2, 128, 32, RotaryLayout::kInterleaved},
-                        Case{5, 4, 2, 10, 3, RotaryLayout::kHalves}}) {
-    const Tensor qkv = random_host({c.n, (c.heads + 2 * c.kv_heads) * c.d});
-    const Tensor cos = uniform_host({c.n, c.pairs}, -1, 1),
-                 sin = uniform_host({c.n, c.pairs}, -1, 1);
-    const QkvParts on_gpu =
-        split_qkv_rotary(gpu(qkv), c.heads, c.kv_heads, gpu(cos), gpu(sin), c.layout, DType::kBF16);
-    const QkvParts on_cpu =
-        cpu::split_qkv_rotary(qkv, c.heads, c.kv_heads, cos, sin, c.layout, DType::kBF16);
-    expect_close(on_gpu.q, on_cpu.q, kRoundedTolerance);
-    expect_close(on_gpu.k, on_cpu.k, kRoundedTolerance);
-    expect_close(on_gpu.v, on_cpu.v, 0.0);  // copies: rounded alike
+  // Each from an f32 qkv and from a bf16 one (the vision tower's GEMM writes bf16), which both
+  // sides widen exactly.
+  for (const DType in : {DType::kF32, DType::kBF16})
+    for (const Case& c : {Case{1296, 12, 12, 128, 64, RotaryLayout::kHalves},
+                          Case{7, 32, 2, 128, 32, RotaryLayout::kInterleaved},
+                          Case{5, 4, 2, 10, 3, RotaryLayout::kHalves}}) {
+      const Tensor qkv = cpu::convert(random_host({c.n, (c.heads + 2 * c.kv_heads) * c.d}), in);
+      const Tensor cos = uniform_host({c.n, c.pairs}, -1, 1),
+                   sin = uniform_host({c.n, c.pairs}, -1, 1);
+      poison_outputs(size_t(c.n * (c.heads + 2 * c.kv_heads) * c.d) * 2);
+      const QkvParts on_gpu = split_qkv_rotary(gpu(qkv), c.heads, c.kv_heads, gpu(cos), gpu(sin),
+                                               c.layout, DType::kBF16);
+      const QkvParts on_cpu =
+          cpu::split_qkv_rotary(qkv, c.heads, c.kv_heads, cos, sin, c.layout, DType::kBF16);
+      expect_close(on_gpu.q, on_cpu.q, kRoundedTolerance);
+      expect_close(on_gpu.k, on_cpu.k, kRoundedTolerance);
+      expect_close(on_gpu.v, on_cpu.v, 0.0);  // copies: rounded alike
+    }
+}
+
+// A bias in the output's half dtype goes into cuBLASLt's epilogue as it is (the vision tower's
+// qkv); the CPU widens it. Rows past the matvec, and one tuned row bucket.
+TEST(HalfActivationsCuda, LinearWithABiasInTheOutputsHalfType) {
+  for (const int64_t rows : {300, 9, 1296}) {
+    const Tensor x = cpu::convert(random_host({rows, 256}), DType::kBF16);
+    const Tensor weight = cpu::convert(random_host({384, 256}, 0.05f), DType::kBF16);
+    const Tensor bias = cpu::convert(random_host({384}), DType::kBF16);
+    const Tensor bias_gpu = gpu(bias);
+    poison_outputs(size_t(rows * 384) * 2);
+    expect_close(linear(gpu(x), gpu(weight), &bias_gpu, DType::kBF16),
+                 cpu::linear(x, weight, &bias, DType::kBF16),
+                 kHalfGemmTolerance + kRoundedTolerance);
   }
 }
 
