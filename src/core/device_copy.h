@@ -17,6 +17,12 @@ Tensor to_device(const Tensor& t, Device device);
 // dst's bytes = src's bytes (the same count), wherever each lives.
 void copy_into(const Tensor& dst, const Tensor& src);
 
+// dst (on the GPU; f32, bf16 or f16) = src (f32 on the host, as many elements) rounded to dst's
+// dtype to nearest even, as the GPU's convert would: a half upload moves half the bytes and needs
+// no rounding pass on the GPU. The thread pool rounds into pinned staging buffers, a chunk at a
+// time, while the copy engine drains the chunk before.
+void upload_rounded(const Tensor& dst, const Tensor& src);
+
 // `rows` rows of `row_bytes` from src (rows `src_pitch` bytes apart) to dst (`dst_pitch` apart),
 // both on `device`: one strided copy instead of a loop of small ones.
 void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,

@@ -25,6 +25,10 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   if (src.nbytes()) std::memcpy(dst.raw_data(), src.raw_data(), src.nbytes());
 }
 
+void upload_rounded(const Tensor&, const Tensor&) {
+  fail_no_cuda();
+}
+
 void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,
                size_t rows, Device device) {
   if (device == Device::kCUDA) fail_no_cuda();

@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "core/device_copy.h"
+#include "core/thread_pool.h"
 
 namespace glimpse {
 namespace {
@@ -23,7 +25,10 @@ class PinnedStager {
  public:
   static constexpr size_t kChunk = size_t(64) << 20;
 
-  void upload(void* dst, const void* src, size_t bytes) {
+  // Fills `bytes` at `dst` chunk by chunk: fill(staging, offset, n) writes bytes [offset,
+  // offset + n) of the upload into the pinned staging buffer.
+  void upload(void* dst, size_t bytes, size_t chunk,
+              const std::function<void(std::byte*, size_t, size_t)>& fill) {
     std::lock_guard lock(mutex_);
     if (!buffers_[0]) {
       for (int i = 0; i < 2; ++i) {
@@ -31,10 +36,11 @@ class PinnedStager {
         check(cudaEventCreateWithFlags(&done_[i], cudaEventDisableTiming), "cudaEventCreate", 0);
       }
     }
-    for (size_t offset = 0, turn = 0; offset < bytes; offset += kChunk, turn ^= 1) {
-      const size_t n = std::min(kChunk, bytes - offset);
+    chunk = std::min(chunk, kChunk);
+    for (size_t offset = 0, turn = 0; offset < bytes; offset += chunk, turn ^= 1) {
+      const size_t n = std::min(chunk, bytes - offset);
       check(cudaEventSynchronize(done_[turn]), "waiting for a staging buffer", n);
-      std::memcpy(buffers_[turn], static_cast<const std::byte*>(src) + offset, n);
+      fill(static_cast<std::byte*>(buffers_[turn]), offset, n);
       check(cudaMemcpyAsync(static_cast<std::byte*>(dst) + offset, buffers_[turn], n,
                             cudaMemcpyHostToDevice, cudaStreamPerThread),
             "upload", n);
@@ -47,6 +53,19 @@ class PinnedStager {
   void* buffers_[2] = {nullptr, nullptr};
   cudaEvent_t done_[2] = {nullptr, nullptr};
 };
+
+void check_upload_rounded(const Tensor& dst, const Tensor& src) {
+  if (!dst.defined() || !src.defined())
+    fail(ErrorKind::kInvalidArgument, "upload_rounded: a tensor is undefined");
+  if (src.device() != Device::kCPU || src.dtype() != DType::kF32 ||
+      dst.device() != Device::kCUDA || !is_float_weight(dst.dtype()) ||
+      dst.numel() != src.numel())
+    fail(ErrorKind::kInvalidArgument,
+         "upload_rounded: {} {} on the {} into {} {} on the {}: needs F32 on the host into as "
+         "many F32, BF16 or F16 elements on the GPU",
+         dtype_name(src.dtype()), shape_string(src.shape()), device_name(src.device()),
+         dtype_name(dst.dtype()), shape_string(dst.shape()), device_name(dst.device()));
+}
 
 PinnedStager& stager() {
   static auto* instance = new PinnedStager();  // never destroyed: CUDA may be gone at exit
@@ -72,7 +91,11 @@ void copy_into(const Tensor& dst, const Tensor& src) {
   if (!to_gpu && !from_gpu) {
     std::memcpy(dst.raw_data(), src.raw_data(), bytes);
   } else if (to_gpu && !from_gpu && bytes >= PinnedStager::kChunk) {
-    stager().upload(dst.raw_data(), src.raw_data(), bytes);
+    const auto* from = static_cast<const std::byte*>(src.raw_data());
+    stager().upload(dst.raw_data(), bytes, PinnedStager::kChunk,
+                    [&](std::byte* staging, size_t offset, size_t n) {
+                      std::memcpy(staging, from + offset, n);
+                    });
   } else if (!to_gpu) {
     check(cudaMemcpy(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDeviceToHost), "download",
           bytes);
@@ -81,6 +104,25 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     check(cudaMemcpyAsync(dst.raw_data(), src.raw_data(), bytes, cudaMemcpyDefault, cudaStreamPerThread),
           "copy to the GPU", bytes);
   }
+}
+
+void upload_rounded(const Tensor& dst, const Tensor& src) {
+  check_upload_rounded(dst, src);
+  if (dst.dtype() == DType::kF32) return copy_into(dst, src);
+  // Chunks small enough that rounding the next one overlaps the copy of this one.
+  constexpr size_t kRoundedChunk = size_t(2) << 20;
+  const float* from = src.data<float>();
+  const bool bf16 = dst.dtype() == DType::kBF16;
+  stager().upload(dst.raw_data(), dst.nbytes(), kRoundedChunk,
+                  [&](std::byte* staging, size_t offset, size_t n) {
+                    auto* to = reinterpret_cast<uint16_t*>(staging);
+                    const float* chunk = from + offset / 2;
+                    ThreadPool::global().parallel_for(
+                        int64_t(n / 2), 1 << 15, [&](int64_t begin, int64_t end) {
+                          for (int64_t i = begin; i < end; ++i)
+                            to[i] = bf16 ? f32_to_bf16(chunk[i]) : f32_to_f16(chunk[i]);
+                        });
+                  });
 }
 
 void copy_rows(void* dst, size_t dst_pitch, const void* src, size_t src_pitch, size_t row_bytes,

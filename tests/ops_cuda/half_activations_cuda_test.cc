@@ -12,6 +12,7 @@
 
 #include <ostream>
 
+#include "core/device_copy.h"
 #include "cuda_test_util.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
@@ -40,6 +41,25 @@ TEST(ConvertCuda, MatchesCpuBitForBit) {
     }
   const Tensor x = gpu(random_host({64}));
   EXPECT_EQ(convert(x, DType::kF32).raw_data(), x.raw_data());  // no copy
+}
+
+// The pixel upload (core/device_copy.h): rounded on the host into pinned chunks of 2 MB, bit for
+// bit as the CPU's convert (and so the GPU's, above); into a row slice; f32 as a plain copy.
+TEST(ConvertCuda, UploadRoundedMatchesConvertOnTheGpu) {
+  for (const int64_t n : {int64_t(3'000'001), int64_t(1000)})
+    for (const DType dtype : {DType::kBF16, DType::kF16, DType::kF32}) {
+      const Tensor x = random_host({n}, 100.0f);
+      poison_outputs(size_t(n) * dtype_size(dtype));
+      const Tensor up = Tensor::empty({n}, dtype, Device::kCUDA);
+      upload_rounded(up, x);
+      expect_close(up, cpu::convert(x, dtype), 0.0);
+    }
+  const Tensor rows = random_host({3, 40});
+  const Tensor into = gpu(cpu::convert(random_host({5, 40}), DType::kBF16));
+  upload_rounded(into.slice_rows(1, 4), rows);
+  expect_close(into.slice_rows(1, 4), cpu::convert(rows, DType::kBF16), 0.0);
+  EXPECT_THROW(upload_rounded(into, rows), Error);  // 200 elements into 120
+  EXPECT_THROW(upload_rounded(into.slice_rows(1, 4), gpu(rows)), Error);  // not from the host
 }
 
 struct HalfLinearCase {
