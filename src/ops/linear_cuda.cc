@@ -170,7 +170,12 @@ cublasLtMatmulAlgo_t pick_algo(const MatmulPlan& plan, const PlanKey& key, const
                                std::span<const cublasLtMatmulHeuristicResult_t> answers) {
   if (answers.size() == 1) return answers[0].algo;
   if (o.bias) set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, o.bias, "bias pointer");
-  const Tensor scratch = Tensor::empty({key.rows, key.out_features}, o.out, Device::kCUDA);
+  Tensor scratch;
+  try {
+    scratch = Tensor::empty({key.rows, key.out_features}, o.out, Device::kCUDA);
+  } catch (const Error&) {
+    return answers[0].algo;  // no memory to spare for timing: the heuristic's choice will do
+  }
   size_t best = 0;
   float best_ms = time_algo(plan, answers[0].algo, o, scratch.raw_data());
   for (size_t i = 1; i < answers.size(); ++i)
