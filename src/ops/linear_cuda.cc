@@ -7,22 +7,9 @@
 //   f32 accumulation: 2·rows·out·in FLOPs, relative error ≈ 2⁻⁹ from that rounding (bf16).
 // The bias is cuBLASLt's bias epilogue, in y's dtype as the epilogue requires (an f32 bias for a
 // half y goes through an f32 y); add_linear's sum is its β = 1 with C = D = y.
-//
-// cuBLASLt's first heuristic answer is a performance model's guess. On an H100 the vision tower's
-// GEMMs at M = 1296 ran at about 65 % of the GEMM rate with it, so a shape of kTuneMinRows rows or
-// more is tuned once: up to kTuneCandidates of the heuristic's answers run on the call's own
-// operands into scratch output, and the fastest is kept for every shape of that row bucket
-// (powers of two, so varying prefill lengths do not tune again and again). GLIMPSE_GEMM_TUNING=0
-// keeps the first answer, to compare.
 #include <cublasLt.h>
 
-#include <algorithm>
-#include <array>
-#include <cstdlib>
-#include <limits>
 #include <mutex>
-#include <span>
-#include <string_view>
 #include <unordered_map>
 
 #include "ops/common_cuda.h"
@@ -35,12 +22,6 @@ namespace glimpse::ops::cuda {
 namespace {
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;
-constexpr int kTuneCandidates = 8;
-constexpr int64_t kTuneMinRows = 128;
-constexpr int kTuneRuns = 5;  // timed runs per candidate (median), after one warm-up
-// A candidate replaces the fastest so far only when this much faster, so timing noise
-// rarely makes two processes pick different kernels (and round differently).
-constexpr float kTuneMargin = 0.97f;
 
 void check_cublas(cublasStatus_t status, const char* what) {
   if (status != CUBLAS_STATUS_SUCCESS)
@@ -50,7 +31,6 @@ void check_cublas(cublasStatus_t status, const char* what) {
 struct LtContext {
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  cudaEvent_t start = nullptr, stop = nullptr;  // for tuning
 };
 
 // Created on first use and never destroyed: tearing it down after CUDA's own exit is unsafe.
@@ -59,26 +39,9 @@ const LtContext& lt_context() {
     LtContext c;
     check_cublas(cublasLtCreate(&c.handle), "cublasLtCreate");
     check_launch(cudaMalloc(&c.workspace, kWorkspaceBytes), "linear workspace");
-    check_launch(cudaEventCreate(&c.start), "linear tuning event");
-    check_launch(cudaEventCreate(&c.stop), "linear tuning event");
     return c;
   }();
   return context;
-}
-
-bool tuning_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("GLIMPSE_GEMM_TUNING");
-    return value == nullptr || std::string_view(value) != "0";
-  }();
-  return enabled;
-}
-
-// Timing needs a synchronising event, which a CUDA graph capture forbids.
-bool stream_capturing() {
-  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
-  return cudaStreamIsCapturing(cudaStreamPerThread, &status) != cudaSuccess ||
-         status != cudaStreamCaptureStatusNone;
 }
 
 // The descriptors and chosen algorithm of one GEMM shape. Building them and asking the heuristic
@@ -134,68 +97,8 @@ void set_preference(cublasLtMatmulPreference_t preference,
                what);
 }
 
-// What a call multiplies: tuning runs the candidates on these, with its output in scratch.
-struct Operands {
-  const void* weight;
-  const void* x;
-  const void* bias;
-  DType out;
-};
-
-// The median of kTuneRuns runs of `algo` after a warm-up, in ms; infinity when it cannot run.
-float time_algo(const MatmulPlan& plan, const cublasLtMatmulAlgo_t& algo, const Operands& o,
-                void* scratch) {
-  const LtContext& context = lt_context();
-  const float alpha = 1.0f, beta = 0.0f;
-  auto run = [&] {
-    return cublasLtMatmul(context.handle, plan.op, &alpha, o.weight, plan.a, o.x, plan.b, &beta,
-                          scratch, plan.d, scratch, plan.d, &algo, context.workspace,
-                          kWorkspaceBytes, cudaStreamPerThread);
-  };
-  if (run() != CUBLAS_STATUS_SUCCESS) return std::numeric_limits<float>::infinity();
-  std::array<float, kTuneRuns> ms{};
-  for (float& t : ms) {
-    check_launch(cudaEventRecord(context.start, cudaStreamPerThread), "linear tuning");
-    check_cublas(run(), "cublasLtMatmul (tuning)");
-    check_launch(cudaEventRecord(context.stop, cudaStreamPerThread), "linear tuning");
-    check_launch(cudaEventSynchronize(context.stop), "linear tuning");
-    check_launch(cudaEventElapsedTime(&t, context.start, context.stop), "linear tuning");
-  }
-  std::nth_element(ms.begin(), ms.begin() + kTuneRuns / 2, ms.end());
-  return ms[kTuneRuns / 2];
-}
-
-// The heuristic's first answer, or the fastest of its first kTuneCandidates on these operands.
-cublasLtMatmulAlgo_t pick_algo(const MatmulPlan& plan, const PlanKey& key, const Operands& o,
-                               std::span<const cublasLtMatmulHeuristicResult_t> answers) {
-  if (answers.size() == 1) return answers[0].algo;
-  if (o.bias) set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, o.bias, "bias pointer");
-  Tensor scratch;
-  try {
-    scratch = Tensor::empty({key.rows, key.out_features}, o.out, Device::kCUDA);
-  } catch (const Error&) {
-    return answers[0].algo;  // no memory to spare for timing: the heuristic's choice will do
-  }
-  size_t best = 0;
-  float best_ms = time_algo(plan, answers[0].algo, o, scratch.raw_data());
-  for (size_t i = 1; i < answers.size(); ++i)
-    if (const float ms = time_algo(plan, answers[i].algo, o, scratch.raw_data());
-        ms < best_ms * kTuneMargin) {
-      best = i;
-      best_ms = ms;
-    }
-  return answers[best].algo;
-}
-
-// The row bucket a tuned kernel serves: the next power of two.
-int64_t row_bucket(int64_t rows) {
-  int64_t bucket = 1;
-  while (bucket < rows) bucket *= 2;
-  return bucket;
-}
-
 // Column-major view of the row-major product: yᵀ [out, rows] = W [in, out]ᵀ · xᵀ [in, rows].
-MatmulPlan make_plan(const PlanKey& key, const Operands& operands) {
+MatmulPlan make_plan(const PlanKey& key) {
   const LtContext& context = lt_context();
   MatmulPlan plan;
   check_cublas(cublasLtMatmulDescCreate(&plan.op, CUBLAS_COMPUTE_32F, CUDA_R_32F), "desc");
@@ -212,24 +115,6 @@ MatmulPlan make_plan(const PlanKey& key, const Operands& operands) {
   check_cublas(
       cublasLtMatrixLayoutCreate(&plan.d, key.out_type, out, uint64_t(key.rows), int64_t(out)),
       "layout D");
-
-  // A kernel tuned for another shape of this row bucket, if it runs this one.
-  static auto* tuned = new std::unordered_map<PlanKey, cublasLtMatmulAlgo_t, PlanKeyHash>();
-  const bool tune = tuning_enabled() && key.rows >= kTuneMinRows && !stream_capturing();
-  PlanKey bucket_key = key;
-  bucket_key.rows = row_bucket(key.rows);
-  if (tune) {
-    if (auto it = tuned->find(bucket_key); it != tuned->end()) {
-      cublasLtMatmulHeuristicResult_t check{};
-      if (cublasLtMatmulAlgoCheck(context.handle, plan.op, plan.a, plan.b, plan.d, plan.d,
-                                  &it->second, &check) == CUBLAS_STATUS_SUCCESS &&
-          check.workspaceSize <= kWorkspaceBytes) {
-        plan.algo = it->second;
-        return plan;
-      }
-    }
-  }
-
   cublasLtMatmulPreference_t preference = nullptr;
   check_cublas(cublasLtMatmulPreferenceCreate(&preference), "preference");
   set_preference(preference, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, uint64_t(kWorkspaceBytes),
@@ -238,18 +123,17 @@ MatmulPlan make_plan(const PlanKey& key, const Operands& operands) {
   set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, key.align_b, "align B");
   set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_d, "align C");
   set_preference(preference, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_d, "align D");
-  std::array<cublasLtMatmulHeuristicResult_t, kTuneCandidates> answers{};
+  cublasLtMatmulHeuristicResult_t heuristic{};
   int found = 0;
-  const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-      context.handle, plan.op, plan.a, plan.b, plan.d, plan.d, preference,
-      tune ? kTuneCandidates : 1, answers.data(), &found);
+  const cublasStatus_t status =
+      cublasLtMatmulAlgoGetHeuristic(context.handle, plan.op, plan.a, plan.b, plan.d, plan.d,
+                                     preference, 1, &heuristic, &found);
   cublasLtMatmulPreferenceDestroy(preference);
   check_cublas(status, "heuristic");
   if (found == 0)
     fail(ErrorKind::kUnsupported, "linear: cuBLASLt has no kernel for [{}, {}] x [{}, {}]ᵀ",
          key.rows, key.in_features, key.out_features, key.in_features);
-  plan.algo = pick_algo(plan, key, operands, std::span(answers.data(), size_t(found)));
-  if (tune) (*tuned)[bucket_key] = plan.algo;
+  plan.algo = heuristic.algo;
   return plan;
 }
 
@@ -270,8 +154,7 @@ void gemm(const Tensor& weight, const void* x, const void* bias, Tensor& y, int6
                     alignment_of(y.raw_data())};
   std::lock_guard lock(mutex);  // the bias pointer is set on the shared descriptor
   auto it = plans->find(key);
-  if (it == plans->end())
-    it = plans->emplace(key, make_plan(key, {weight.raw_data(), x, bias, y.dtype()})).first;
+  if (it == plans->end()) it = plans->emplace(key, make_plan(key)).first;
   const MatmulPlan& plan = it->second;
   if (bias) set_attribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, bias, "bias pointer");
   const float alpha = 1.0f;

@@ -168,7 +168,7 @@ TEST(HalfActivationsCuda, SplitQkvRotaryRoundsItsOutputs) {
 }
 
 // A bias in the output's half dtype goes into cuBLASLt's epilogue as it is (the vision tower's
-// qkv); the CPU widens it. Rows past the matvec, and one tuned row bucket.
+// qkv); the CPU widens it. GEMM rows only: the matvec takes no half output.
 TEST(HalfActivationsCuda, LinearWithABiasInTheOutputsHalfType) {
   for (const int64_t rows : {300, 9, 1296}) {
     const Tensor x = cpu::convert(random_host({rows, 256}), DType::kBF16);

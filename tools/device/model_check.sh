@@ -137,12 +137,6 @@ if [[ $PHASE == glimpse || $PHASE == all || $PHASE == ops ]]; then
     "$BIN/ops_cuda_bench" "${BENCH_FILTER:-}" >"$RUN/ops_cuda_bench.md" 2>&1
     STATUS[ops_cuda_bench]=$?
     grep -iE 'GB/s|TFLOP' "$RUN/ops_cuda_bench.md" | head -4
-    # The GEMMs with cuBLASLt's first heuristic answer instead of the tuned kernel, to compare.
-    { echo; echo "GLIMPSE_GEMM_TUNING=0 (cuBLASLt's first heuristic answer):"
-      for filter in linear "vision block"; do
-        GLIMPSE_GEMM_TUNING=0 "$BIN/ops_cuda_bench" "$filter" | grep -E '^\| (linear|vision block)'
-      done
-    } >>"$RUN/ops_cuda_bench.md" 2>&1
   fi
 fi
 if [[ $PHASE == ops ]]; then
@@ -200,10 +194,6 @@ elif [[ $PHASE == glimpse || $PHASE == all ]]; then
     "${BENCH[@]}" --resolution "$res" --concurrency "$conc" -r "$reps" --max-step-tokens 4096 |
       grep -E '^\| (image|[0-9]+x[0-9]+) ' | sed 's/^/max-step-tokens 4096: /'
   done
-  stage gemm_tuning
-  # The 512² request with cuBLASLt's first heuristic answer for every GEMM (no tuning), to compare.
-  GLIMPSE_GEMM_TUNING=0 "${BENCH[@]}" --resolution 512x512 --concurrency 1 -r 3 |
-    grep -E '^\| (image|512x512) ' | sed 's/^/GLIMPSE_GEMM_TUNING=0: /'
   stage step_trace
   # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step), for
   # decode steps alone at 1 and 32 sequences.
