@@ -397,8 +397,6 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
         return " flash 4w";
       case AttentionKernel::kFlash8Warps:
         return " flash 8w";
-      case AttentionKernel::kFlashHopper:
-        return " flash wgmma";
       case AttentionKernel::kFlashHopperPipelined:
         return " flash wgmma pipelined 128";
       case AttentionKernel::kFlashHopperPipelined64:
@@ -466,8 +464,8 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   };
   for (const AttentionKernel kernel :
        {AttentionKernel::kAuto, AttentionKernel::kSplitK, AttentionKernel::kFlash4Warps,
-        AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper,
-        AttentionKernel::kFlashHopperPipelined, AttentionKernel::kFlashHopperPipelined64}) {
+        AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopperPipelined,
+        AttentionKernel::kFlashHopperPipelined64}) {
     causal_case("causal_attention (prefill)", kPrefill, 0, kHeads, kKvHeads, false, kernel);
     causal_case("causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, false, kernel);
     vision_case("segment_attention (vision)", {kPatches}, kernel);
@@ -475,7 +473,7 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
   }
   // As the vision tower calls it: bf16 q/k/v read in place, at 512² and 1920×1080 (10,764 patches).
   for (const AttentionKernel kernel :
-       {AttentionKernel::kAuto, AttentionKernel::kFlash8Warps, AttentionKernel::kFlashHopper,
+       {AttentionKernel::kAuto, AttentionKernel::kFlash8Warps,
         AttentionKernel::kFlashHopperPipelined, AttentionKernel::kFlashHopperPipelined64}) {
     vision_case("segment_attention bf16 (vision 512²)", {1296}, kernel, DType::kBF16);
     vision_case("segment_attention bf16 (vision 1920x1080)", {10764}, kernel, DType::kBF16);

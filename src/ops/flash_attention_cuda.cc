@@ -9,7 +9,7 @@
 namespace glimpse::ops::cuda {
 namespace {
 
-// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8|hopper|hopper-pipelined|hopper-pipelined64 forces
+// GLIMPSE_ATTENTION_KERNEL=splitk|flash4|flash8|hopper-pipelined|hopper-pipelined64 forces
 // a kernel for a whole run (diagnosis: does an answer change with the kernel?); tests call
 // force_attention_kernel.
 AttentionKernel kernel_from_environment() {
@@ -18,7 +18,6 @@ AttentionKernel kernel_from_environment() {
   return name == "splitk"               ? AttentionKernel::kSplitK
          : name == "flash4"             ? AttentionKernel::kFlash4Warps
          : name == "flash8"             ? AttentionKernel::kFlash8Warps
-         : name == "hopper"             ? AttentionKernel::kFlashHopper
          : name == "hopper-pipelined"   ? AttentionKernel::kFlashHopperPipelined
          : name == "hopper-pipelined64" ? AttentionKernel::kFlashHopperPipelined64
                                         : AttentionKernel::kAuto;
@@ -59,8 +58,6 @@ FlashKernel flash_kernel_for(int64_t rows, int kv_heads, int head_dim, float sca
       return FlashKernel::k4Warps;
     case AttentionKernel::kFlash8Warps:
       return FlashKernel::k8Warps;
-    case AttentionKernel::kFlashHopper:
-      return hopper ? FlashKernel::kHopper : FlashKernel::k8Warps;
     case AttentionKernel::kFlashHopperPipelined:
       return hopper ? FlashKernel::kHopperPipelined128 : FlashKernel::k8Warps;
     case AttentionKernel::kFlashHopperPipelined64:
@@ -94,8 +91,6 @@ cudaError_t launch_flash(const cuda_kernels::FlashAttentionArgs& args, FlashKern
       return cuda_kernels::flash_attention(args, 4);
     case FlashKernel::k8Warps:
       return cuda_kernels::flash_attention(args, 8);
-    case FlashKernel::kHopper:
-      return cuda_kernels::flash_attention_hopper(args);
     case FlashKernel::kHopperPipelined64:
       return cuda_kernels::flash_attention_hopper_pipelined(args, 1);
     case FlashKernel::kHopperPipelined128:

@@ -16,8 +16,8 @@ enum class AttentionKernel : int {
   kSplitK,        // the f32 CUDA-core kernel (attention_cuda.cu)
   kFlash4Warps,   // mma.sync, 64 query rows per block (split-K where flash is unsupported)
   kFlash8Warps,   // mma.sync, 128 query rows per block (likewise)
-  kFlashHopper,   // wgmma, 128 query rows per block (the 8-warp kernel where it is unsupported)
-  kFlashHopperPipelined,    // its software-pipelined variant, 128 rows (likewise)
+  kFlashHopperPipelined,    // wgmma, software-pipelined, 128 query rows per block (the 8-warp
+                            // kernel where it is unsupported)
   kFlashHopperPipelined64,  // the same with 64-row blocks, two to an SM (likewise); kAuto's choice
 };
 // Process-wide, for tests and benchmarks.
@@ -34,7 +34,6 @@ enum class FlashKernel : int {
   kNone,
   k4Warps,
   k8Warps,
-  kHopper,
   kHopperPipelined64,
   kHopperPipelined128
 };

@@ -1,15 +1,30 @@
-// The wgmma flash-attention kernel of flash_attention_hopper_cuda.cu, software-pipelined: the scores
-// of key tile j + 1 go to the tensor cores before the softmax of tile j runs, so the exponentials
-// overlap the next Q·Kᵀ (two score buffers in registers), and K/V tiles come in with cp.async three
-// stages deep (tile j + 2 loads while j computes). Blocks of 64 query rows (one warpgroup, two
-// blocks to an SM, whose warpgroups then overlap one another too) or 128 (two warpgroups).
+// Flash attention on Hopper's warpgroup MMA (wgmma, sm_90a): the schedule of
+// flash_attention_cuda.cu, with each warpgroup (4 warps) owning 64 query rows and the tensor cores
+// reading K and V straight from shared memory, so no warp loads K/V fragments into registers
+// (what bounds the mma.sync kernel: every warp re-reads the whole K/V tile through ldmatrix).
+// Per key tile of 64 keys, each warpgroup:
+//   S = Q·Kᵀ   [64 × 64]: 8 wgmma.m64n64k16, Q from registers (bf16 A fragments), K from shared
+//              memory (K-major B: a key's 128 dims are contiguous);
+//   online softmax in registers (the accumulator layout is mma.sync's, shared code in
+//   flash_attention_tile_cuda.cuh);
+//   O += P·V   [64 × 128]: 4 wgmma.m64n128k16, P from registers, V from shared memory (MN-major
+//              B: the output dims of a key are contiguous), f32 accumulators in registers.
+// Software-pipelined: the scores of key tile j + 1 go to the tensor cores before the softmax of
+// tile j runs, so the exponentials overlap the next Q·Kᵀ (two score buffers in registers), and K/V
+// tiles come in with cp.async three stages deep (tile j + 2 loads while j computes), in the tensor
+// cores' 128-byte-swizzled layout (flash_attention_wgmma_cuda.cuh). Blocks of 64 query rows (one
+// warpgroup, two blocks to an SM, whose warpgroups then overlap one another too) or 128 (two
+// warpgroups).
 //
-// The automatic choice on Hopper, in 64-row blocks (flash_attention_cuda.cc has the timings).
+// The automatic choice on Hopper, in 64-row blocks (flash_attention_cuda.cc has the timings; a
+// plain, unpipelined wgmma kernel with 128-row blocks measured 1-8 % slower and was removed).
 // ptxas: 253 registers, no spills, no wgmma serialisation (issuing the next tile's scores
 // conditionally instead, past the last tile, made the compiler copy score registers and serialise
 // every wgmma).
 //
-// Work as the plain kernel's; shared memory 3 stages × (K, V) × 16 KB + 1 KB of alignment = 97 KB;
+// Work, for T tokens, H query heads and k_t visible keys per token: 4·128·H·Σ k_t FLOPs (plus
+// ≤ 64 masked keys per row of an edge tile); L2 → SM: each block streams its key range of K and V
+// once, 512 bytes a key. Shared memory 3 stages × (K, V) × 16 KB + 1 KB of alignment = 97 KB;
 // registers O 64, S 2 × 32, Q 32, P 16 a thread.
 #include <cuda_bf16.h>
 
@@ -143,6 +158,22 @@ cudaError_t launch(const FlashAttentionArgs& a) {
 }
 
 }  // namespace
+
+bool flash_attention_hopper_supports(int head_dim) {
+#if defined(GLIMPSE_CUDA_SM90A)
+  static const bool hopper = [] {
+    int device = 0, major = 0;
+    return cudaGetDevice(&device) == cudaSuccess &&
+           cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) ==
+               cudaSuccess &&
+           major == 9;
+  }();
+  return hopper && head_dim == kWgmmaDim;
+#else
+  (void)head_dim;
+  return false;
+#endif
+}
 
 cudaError_t flash_attention_hopper_pipelined(const FlashAttentionArgs& args, int warpgroups) {
   if (args.tokens == 0) return cudaSuccess;

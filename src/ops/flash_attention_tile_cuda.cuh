@@ -1,6 +1,6 @@
 // What the two flash-attention kernels share (flash_attention_cuda.cu: mma.sync, sm_80+;
-// flash_attention_hopper_cuda.cu: wgmma, sm_90a): the rows a thread owns, Q loaded as bf16 MMA A
-// fragments, the key mask, the online softmax of one key tile and the final store.
+// flash_attention_hopper_pipelined_cuda.cu: wgmma, sm_90a): the rows a thread owns, Q loaded as
+// bf16 MMA A fragments, the key mask, the online softmax of one key tile and the final store.
 //
 // Both keep a thread's scores and output in the m16n8 accumulator layout, which mma.sync's C and
 // wgmma's D share: per 8-column tile n, lane l = 4·g + t holds (row g, cols 2t, 2t+1) in [n][0..1]

@@ -1,7 +1,6 @@
-// What the two wgmma flash-attention kernels share (flash_attention_hopper_cuda.cu, and its
-// software-pipelined variant flash_attention_hopper_pipelined_cuda.cu): a block's setup, the
-// shared-memory layout of a K/V tile for the tensor cores and its loading, the descriptors, and the
-// warpgroup MMA instructions (sm_90a).
+// The building blocks of the wgmma flash-attention kernel (flash_attention_hopper_pipelined_cuda.cu):
+// a block's setup, the shared-memory layout of a K/V tile for the tensor cores and its loading, the
+// descriptors, and the warpgroup MMA instructions (sm_90a).
 //
 // A K or V tile is 64 keys × 128 dims in two 64-dim halves of [64 keys × 128 bytes] with the
 // tensor cores' 128-byte swizzle: 16-byte chunk c of row r sits at chunk c ^ (r % 8), so the 8 rows

@@ -95,12 +95,10 @@ cudaError_t kv_to_bf16(const float* k, const float* v, const int32_t* block_tabl
                        uint16_t* v_out);
 // The mma.sync kernel (sm_80+); warps: 4 (64 query rows per block) or 8 (128 rows).
 cudaError_t flash_attention(const FlashAttentionArgs& args, int warps);
-// The wgmma kernel (flash_attention_hopper_cuda.cu, 128 rows per block): only in a build with
-// sm_90a code, on an sm_90 device, for head dim 128.
+// The wgmma kernel (flash_attention_hopper_pipelined_cuda.cu): only in a build with sm_90a code,
+// on an sm_90 device, for head dim 128. warpgroups: 1 (64 query rows per block, two blocks per SM)
+// or 2 (128).
 bool flash_attention_hopper_supports(int head_dim);
-cudaError_t flash_attention_hopper(const FlashAttentionArgs& args);
-// Its software-pipelined variant (flash_attention_hopper_pipelined_cuda.cu), same conditions;
-// warpgroups: 1 (64 query rows per block, two blocks per SM) or 2 (128).
 cudaError_t flash_attention_hopper_pipelined(const FlashAttentionArgs& args, int warpgroups);
 
 // out[i] = table[ids[i]] upcast to f32; ids already checked against the vocabulary.

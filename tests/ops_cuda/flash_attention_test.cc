@@ -38,9 +38,9 @@ using namespace cuda_testing;
 class ForcedKernels {
  public:
   static constexpr cuda::AttentionKernel kAll[] = {
-      cuda::AttentionKernel::kFlash4Warps,           cuda::AttentionKernel::kFlash8Warps,
-      cuda::AttentionKernel::kFlashHopper,           cuda::AttentionKernel::kFlashHopperPipelined,
-      cuda::AttentionKernel::kFlashHopperPipelined64, cuda::AttentionKernel::kAuto};
+      cuda::AttentionKernel::kFlash4Warps, cuda::AttentionKernel::kFlash8Warps,
+      cuda::AttentionKernel::kFlashHopperPipelined, cuda::AttentionKernel::kFlashHopperPipelined64,
+      cuda::AttentionKernel::kAuto};
   ~ForcedKernels() { cuda::force_attention_kernel(cuda::AttentionKernel::kAuto); }
 };
 
@@ -50,8 +50,6 @@ const char* kernel_name(cuda::AttentionKernel kernel) {
       return "flash, 4 warps";
     case cuda::AttentionKernel::kFlash8Warps:
       return "flash, 8 warps";
-    case cuda::AttentionKernel::kFlashHopper:
-      return "flash, wgmma";
     case cuda::AttentionKernel::kFlashHopperPipelined:
       return "flash, wgmma pipelined, 128 rows";
     case cuda::AttentionKernel::kFlashHopperPipelined64:
