@@ -108,21 +108,24 @@ GenerationResult Generator::generate(const io::Prompt& prompt, const GenerationP
   const auto prefill_start = Clock::now();
   const model::MropePositions rope = model_->rope_positions(prompt.ids, grids);
   model::KvCache cache = model_->new_cache(prompt_tokens + max_tokens);
-  Tensor logits =
-      model_->forward(prompt.ids, rope.positions, images.empty() ? nullptr : &image_embeds, cache);
+  // The logits stay on the model's device; only the pick (and its logprobs) comes back.
+  Tensor logits = model_->forward_on_device(prompt.ids, rope.positions,
+                                            images.empty() ? nullptr : &image_embeds, cache);
+  if (model_->device() == Device::kCUDA) synchronize_device();  // prefill_ms: the GPU's work too
   const auto prefill_end = Clock::now();
 
   Clock::time_point first_token_at;
+  TokenStream* const streams[] = {&stream};
   for (;;) {
-    const TokenEvent event =
-        stream.next(std::span<const float>(logits.data<float>(), size_t(logits.numel())));
+    ops::SampledToken pick = std::move(pick_tokens(logits, streams)[0]);
+    const TokenEvent event = stream.accept(pick.token_id, std::move(pick.logprobs));
     if (event.index == 0) first_token_at = Clock::now();
     if (on_token) on_token(event);
     if (stream.finished()) break;
     // Generated tokens continue every M-RoPE axis together from the prompt's next position.
     const int32_t fed[1] = {event.token_id};
-    logits =
-        model_->forward(fed, decode_position(rope.next_position + event.index), nullptr, cache);
+    logits = model_->forward_on_device(fed, decode_position(rope.next_position + event.index),
+                                       nullptr, cache);
   }
   const auto end = Clock::now();
 

@@ -1,7 +1,8 @@
-// Choosing the next token from the model's logits, with the semantics of transformers' logits
-// processors (repetition penalty, then temperature, top-k, top-p, min-p, in that order) plus the
-// OpenAI presence / frequency penalties as vLLM defines them (over generated tokens only,
-// applied with the repetition penalty, before temperature).
+// A request's sampling: its parameters (validated here), the tokens it has seen (for the
+// penalties) and its RNG. The choice itself is ops::sample_rows (ops/sample.h), which holds the
+// semantics: transformers' logits processors (repetition penalty, then temperature, top-k, top-p,
+// min-p, in that order) plus the OpenAI presence / frequency penalties as vLLM defines them (over
+// generated tokens only, applied with the repetition penalty, before temperature).
 //
 // Logprobs are those of the raw model distribution (log-softmax of the logits before penalties
 // and temperature), as vLLM v1 returns them by default ("raw_logprobs"): they describe the model,
@@ -14,9 +15,11 @@
 #include <span>
 #include <vector>
 
+#include "ops/sample.h"
+
 namespace glimpse::engine {
 
-inline constexpr int kMaxTopLogprobs = 20;
+inline constexpr int kMaxTopLogprobs = ops::kMaxTopLogprobs;
 
 struct SamplingParams {
   double temperature = 1.0;         // 0: greedy (argmax; ties go to the lowest token id)
@@ -35,27 +38,14 @@ struct SamplingParams {
 // Throws Error(kInvalidArgument) naming the first field out of range.
 void validate(const SamplingParams& params);
 
-struct TokenLogprob {
-  int32_t token_id = 0;
-  double logprob = 0.0;
-};
+using ops::Candidate;
+using ops::TokenLogprob;
+using ops::TokenLogprobs;
+using ops::cpu::compute_logprobs;
 
-struct TokenLogprobs {
-  TokenLogprob chosen;
-  std::vector<TokenLogprob> top;  // most likely first; equal logprobs: lower id first
-};
-
-// Raw log-softmax of `logits` for `chosen` and the `top_count` most likely tokens.
-TokenLogprobs compute_logprobs(std::span<const float> logits, int32_t chosen, int top_count);
-
-// A token that survived the filters, with its probability under the final distribution.
-struct Candidate {
-  int32_t token_id = 0;
-  double probability = 0.0;
-};
-
-// Temperature, top-k, top-p and min-p over already penalised scores: the distribution sampling
-// draws from, most likely first. Needs !params.greedy(). Exposed for tests.
+// Temperature, top-k, top-p and min-p over already penalised scores (ops::cpu::
+// sampling_distribution with these parameters): the distribution sampling draws from, most likely
+// first. Needs !params.greedy(). Exposed for tests.
 std::vector<Candidate> sampling_distribution(std::span<const float> scores,
                                              const SamplingParams& params);
 
@@ -65,29 +55,32 @@ class Sampler {
   // `prompt_ids` feed the repetition penalty; every id must lie in [0, vocab_size).
   Sampler(const SamplingParams& params, std::span<const int32_t> prompt_ids, int64_t vocab_size);
 
-  // Picks the next token from `logits` (f32 [vocab_size]) and records it as generated.
+  // This step's row for ops::sample_rows: the parameters, the seen tokens, and a fresh draw of the
+  // RNG when the request samples (a greedy step draws nothing, as before the op existed, so a seed
+  // gives the same tokens). Its spans stay valid until the next accept().
+  ops::SampleRow next_row();
+  // Records `token_id`, this step's pick, as generated.
+  void accept(int32_t token_id);
+  // One step over host logits (f32 [vocab_size]): next_row(), ops::cpu::sample_row, accept().
   int32_t sample(std::span<const float> logits);
 
   // Logits after the repetition / presence / frequency penalties, for what was seen so far.
   std::vector<float> penalized(std::span<const float> logits) const;
 
-  const SamplingParams& params() const { return params_; }
-  // False when the pick is the plain argmax of the logits (greedy, no penalties), which whoever
-  // holds the logits may compute and hand to accept_argmax().
-  bool needs_logits() const { return !params_.greedy() || has_penalties_; }
-  // Records `token_id`, the argmax of this step's logits, as sample() would have.
-  void accept_argmax(int32_t token_id);
+  // True when the pick is the plain argmax of the logits (greedy, no penalties), which whoever
+  // holds the logits may compute (ops::argmax_rows) and hand to accept().
+  bool argmax_suffices() const { return params_.greedy() && !has_penalties_; }
 
  private:
-  void record(int32_t token_id);
+  ops::SampleRow row(double uniform) const;
   double uniform();  // [0, 1) from 53 random bits, identical on every platform
 
   SamplingParams params_;
   int64_t vocab_size_;
   bool has_penalties_;
-  std::vector<uint8_t> seen_;           // token in prompt or output (repetition penalty)
-  std::vector<int32_t> output_counts_;  // occurrences among generated tokens
-  std::vector<int32_t> seen_ids_;       // distinct ids with seen_ set, to touch only those
+  std::vector<int32_t> seen_at_;        // per token: its index in seen_ids_, or -1 (penalties only)
+  std::vector<int32_t> seen_ids_;       // distinct ids of prompt and output (repetition penalty)
+  std::vector<int32_t> output_counts_;  // parallel to seen_ids_: occurrences among generated
   std::mt19937_64 rng_;
 };
 

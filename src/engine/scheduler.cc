@@ -8,10 +8,8 @@
 #include <unordered_map>
 
 #include "core/device_copy.h"
-#include "core/thread_pool.h"
 #include "engine/token_stream.h"
 #include "io/tokenizer.h"
-#include "ops/argmax.h"
 
 namespace glimpse::engine {
 namespace {
@@ -470,32 +468,12 @@ void Scheduler::step() {
     }
     forward_start = Clock::now();
     const Tensor step_logits = model::forward_batch_on_device(model_, chunks, *pool_);
-    std::vector<Sequence*> sampling;
+    std::vector<TokenStream*> sampling;
     for (size_t i = 0; i < plan.size(); ++i)
-      if (chunks[i].want_logits) sampling.push_back(plan[i].seq);
-    const bool greedy = std::none_of(sampling.begin(), sampling.end(),
-                                     [](const Sequence* s) { return s->stream->needs_logits(); });
-    // Greedy steps download one argmax per sequence; others the logits, which every sequence then
-    // samples from in parallel (a scan of the whole vocabulary each).
-    std::vector<int32_t> tokens(sampling.size());
-    Tensor logits;  // on the host, when some sequence needs its logits
-    if (greedy && !sampling.empty()) {
-      tokens = ops::argmax_rows(step_logits);
-    } else if (!sampling.empty()) {
-      logits = to_device(step_logits, Device::kCPU);
-      const auto vocab = size_t(logits.size(1));
-      std::vector<std::exception_ptr> errors(sampling.size());
-      ThreadPool::global().parallel_for(
-          int64_t(sampling.size()), 1, [&](int64_t begin, int64_t end) {
-            for (auto r = size_t(begin); r < size_t(end); ++r) try {
-                tokens[r] = sampling[r]->stream->choose({logits.data<float>() + r * vocab, vocab});
-              } catch (...) {
-                errors[r] = std::current_exception();
-              }
-          });
-      for (const auto& error : errors)
-        if (error) std::rethrow_exception(error);
-    }
+      if (chunks[i].want_logits) sampling.push_back(plan[i].seq->stream.get());
+    // One argmax per sequence when greedy picks are all the step needs, else the sampling op;
+    // either way the logits stay where they are and only the picks come back.
+    std::vector<ops::SampledToken> picked = pick_tokens(step_logits, sampling);
     forward_end = Clock::now();
 
     {
@@ -517,13 +495,8 @@ void Scheduler::step() {
         blocks_.publish(seq.blocks[size_t(b)], seq.prompt_block_hashes[size_t(b)]);
       if (!chunks[i].want_logits) continue;
       if (!seq.prompt_done) seq.prompt_done = Clock::now();
-      TokenEvent event =
-          logits.defined()
-              ? seq.stream->accept(tokens[row],
-                                   {logits.data<float>() + row * size_t(logits.size(1)),
-                                    size_t(logits.size(1))})
-              : seq.stream->accept_argmax(tokens[row]);
-      ++row;
+      ops::SampledToken& pick = picked[row++];
+      TokenEvent event = seq.stream->accept(pick.token_id, std::move(pick.logprobs));
       if (!seq.first_token) seq.first_token = Clock::now();
       seq.generated.push_back(event.token_id);
       {

@@ -82,6 +82,14 @@ void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t ima
 
 Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions,
                            const Tensor* image_embeds, KvCache& cache, bool all_logits) const {
+  const Tensor logits = to_device(
+      forward_on_device(ids, positions, image_embeds, cache, all_logits), Device::kCPU);
+  return all_logits ? logits : logits.view({logits.size(1)});
+}
+
+Tensor Glm4vModel::forward_on_device(std::span<const int32_t> ids, const Tensor& positions,
+                                     const Tensor* image_embeds, KvCache& cache,
+                                     bool all_logits) const {
   if (ids.empty()) fail(ErrorKind::kInvalidArgument, "forward: no tokens given");
   Tensor hidden = impl_->text.embed(ids);
   int64_t image_tokens = 0;

@@ -98,6 +98,11 @@ class Glm4vModel {
   // f32 logits [vocab] for the last token, or [n, vocab] when all_logits, on the host.
   Tensor forward(std::span<const int32_t> ids, const Tensor& positions, const Tensor* image_embeds,
                  KvCache& cache, bool all_logits = false) const;
+  // The same with the logits left on the model's device, f32 [1, vocab] for the last token (or
+  // [n, vocab] when all_logits), for callers that download only what sampling needs.
+  Tensor forward_on_device(std::span<const int32_t> ids, const Tensor& positions,
+                           const Tensor* image_embeds, KvCache& cache,
+                           bool all_logits = false) const;
 
   // The prepared network, for model-internal code (batch.h's forward_batch); defined in
   // glm4v_impl.h.

@@ -148,9 +148,7 @@ Tensor TextDecoder::forward(Tensor hidden, const Tensor& positions, KvCache& cac
   };
   const Tensor last_hidden = run_layers(std::move(hidden), positions, attend);
   cache.advance(n);
-  if (all_logits) return to_device(logits(last_hidden), Device::kCPU);
-  return to_device(logits(last_hidden.slice_rows(n - 1, n)), Device::kCPU)
-      .view({lm_head_.size(0)});
+  return logits(all_logits ? last_hidden : last_hidden.slice_rows(n - 1, n));
 }
 
 }  // namespace glimpse::model

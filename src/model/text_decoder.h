@@ -25,8 +25,8 @@ class TextDecoder {
   Tensor embed(std::span<const int32_t> ids) const;
 
   // Runs every layer over `hidden` (f32 [n, hidden]) at `positions` (int64 [3, n], host), appending
-  // the n tokens to `cache`. Returns logits f32 [vocab] for the last token, or [n, vocab] when
-  // all_logits, on the host.
+  // the n tokens to `cache`. Returns logits f32 [1, vocab] for the last token, or [n, vocab] when
+  // all_logits, on the model's device.
   Tensor forward(Tensor hidden, const Tensor& positions, KvCache& cache, bool all_logits) const;
 
   // Where a layer's attention reads and writes keys and values. Given one layer's rotated queries

@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "core/error.h"
@@ -173,6 +174,53 @@ TEST(Sampler, DrawFrequenciesFollowTheDistribution) {
   EXPECT_EQ(counts.size(), expected.size());
   for (const auto& [id, probability] : expected)
     EXPECT_NEAR(counts[id] / double(n), probability, 0.0056) << "token " << id;
+}
+
+// Recorded from the host Sampler before sampling became an op (ops/sample.h): the same seeds must
+// keep giving the same tokens (one draw per sampled step, none for greedy ones). Logits are
+// quarter steps in [-4, 4] from std::mt19937 (fully specified, unlike the distributions), so
+// ties are common, and every fifth step masks one token.
+TEST(Sampler, SeededTokensAreThoseRecordedBeforeTheOp) {
+  struct Case {
+    double temperature;
+    int64_t top_k;
+    double top_p, min_p, repetition, presence, frequency;
+  };
+  const Case cases[] = {{1.0, 0, 1, 0, 1, 0, 0},   {0.7, 5, 1, 0, 1, 0, 0},
+                        {1.3, 0, 0.8, 0, 1, 0, 0}, {1.0, 0, 1, 0.2, 1, 0, 0},
+                        {0.8, 10, 0.9, 0.05, 1.25, 0.4, 0.3}, {0, 0, 1, 0, 1.4, 0.2, 0.6}};
+  const std::vector<std::vector<int32_t>> expected = {
+      {19, 45, 41, 19, 41, 22, 47, 16, 22, 34, 37, 35, 0, 18, 29, 17, 9, 12, 29, 6, 45, 11, 17,
+       10, 4, 17, 29, 9, 20, 15, 12, 8, 31, 30, 45, 26, 25, 47, 29, 35},
+      {3, 6, 4, 6, 10, 2, 30, 18, 8, 18, 26, 22, 9, 34, 20, 33, 33, 3, 18, 6, 37, 18, 40, 38, 3,
+       29, 39, 16, 27, 32, 19, 42, 40, 27, 8, 23, 41, 18, 1, 13},
+      {20, 6, 36, 15, 40, 43, 21, 4, 4, 13, 18, 25, 26, 7, 27, 43, 34, 25, 36, 26, 0, 32, 40, 40,
+       8, 19, 38, 5, 28, 12, 10, 39, 2, 15, 43, 14, 39, 12, 28, 15},
+      {45, 39, 11, 15, 10, 46, 29, 36, 24, 37, 30, 36, 27, 2, 12, 12, 16, 30, 23, 5, 21, 1, 38,
+       26, 15, 1, 19, 40, 4, 7, 11, 13, 44, 26, 25, 13, 27, 0, 6, 12},
+      {25, 47, 33, 5, 30, 0, 46, 36, 43, 44, 9, 26, 39, 12, 29, 31, 21, 47, 37, 38, 24, 34, 13,
+       10, 13, 18, 32, 40, 42, 34, 4, 14, 2, 45, 30, 24, 41, 23, 13, 8},
+      {12, 42, 26, 19, 16, 1, 2, 41, 46, 5, 39, 13, 30, 34, 21, 47, 18, 9, 24, 27, 8, 22, 33, 37,
+       10, 17, 45, 20, 0, 25, 32, 4, 23, 36, 15, 44, 35, 29, 7, 14},
+  };
+  std::mt19937 logits_rng(2024);
+  for (size_t c = 0; c < std::size(cases); ++c) {
+    SamplingParams p = with(cases[c].temperature, cases[c].top_k, cases[c].top_p, cases[c].min_p);
+    p.repetition_penalty = cases[c].repetition;
+    p.presence_penalty = cases[c].presence;
+    p.frequency_penalty = cases[c].frequency;
+    p.seed = 100 + c;
+    const std::vector<int32_t> prompt = {3, 7, 7, 11};
+    Sampler sampler(p, prompt, 48);
+    std::vector<int32_t> got;
+    for (int step = 0; step < 40; ++step) {
+      std::vector<float> logits(48);
+      for (float& l : logits) l = float(int(logits_rng() % 33) - 16) * 0.25f;
+      if (step % 5 == 0) logits[size_t(step)] = -INFINITY;
+      got.push_back(sampler.sample(logits));
+    }
+    EXPECT_EQ(got, expected[c]) << "case " << c;
+  }
 }
 
 TEST(Logprobs, RawLogSoftmaxWithSortedAlternatives) {

@@ -131,6 +131,40 @@ TEST_F(SchedulerTest, BatchedResultsEqualLoneRuns) {
   EXPECT_EQ(stats.generated_tokens, 12 * prompts.size());
 }
 
+// A step mixing greedy, penalised and seeded sampled requests picks every token in one
+// ops::sample_rows call: each request must get its own row's pick, as when it runs alone.
+TEST_F(SchedulerTest, MixedSamplingInOneBatchEqualsLoneRuns) {
+  const auto prompts = golden_prompts();
+  ASSERT_GE(prompts.size(), 4u);
+  std::vector<GenerationParams> params(4, greedy(12));
+  params[1].sampling.repetition_penalty = 1.3;  // greedy over penalised logits
+  params[1].sampling.frequency_penalty = 0.5;
+  params[2].sampling.temperature = 0.9;
+  params[2].sampling.top_p = 0.9;
+  params[2].sampling.seed = 5;
+  params[3].sampling.temperature = 1.3;
+  params[3].sampling.top_k = 20;
+  params[3].sampling.min_p = 0.02;
+  params[3].sampling.presence_penalty = 0.8;
+  params[3].sampling.seed = 6;
+  params[3].sampling.logprobs = 5;
+  std::vector<GenerationResult> alone;
+  for (size_t i = 0; i < params.size(); ++i)
+    alone.push_back(Generator(*model_, *prompts_).generate(prompts[i], params[i], nullptr));
+
+  Scheduler scheduler(*model_, prompts_->tokenizer(), {});
+  Collector collector;
+  for (size_t i = 0; i < params.size(); ++i)
+    ASSERT_TRUE(scheduler.submit(prompts[i], params[i], collector.callbacks(i)));
+  collector.wait_for(params.size());
+  ASSERT_TRUE(collector.errors.empty()) << collector.errors.front();
+  for (size_t i = 0; i < params.size(); ++i) {
+    expect_same_tokens(alone[i], collector.results[i], "request " + std::to_string(i));
+    EXPECT_EQ(collector.results[i].tokens.back().logprobs->top.size(),
+              size_t(*params[i].sampling.logprobs));
+  }
+}
+
 TEST_F(SchedulerTest, PreemptionUnderASmallPoolKeepsResults) {
   const auto prompts = golden_prompts();
   std::vector<GenerationResult> alone;
