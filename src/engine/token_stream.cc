@@ -35,8 +35,8 @@ TokenEvent TokenStream::accept(int32_t token, std::optional<TokenLogprobs> logpr
 std::vector<ops::SampledToken> pick_tokens(const Tensor& logits,
                                            std::span<TokenStream* const> streams) {
   if (logits.dim() != 2 || logits.size(0) != int64_t(streams.size()))
-    fail(ErrorKind::kInternal, "pick_tokens: logits {} for {} streams", shape_string(logits.shape()),
-         streams.size());
+    fail(ErrorKind::kInternal, "pick_tokens: logits {} for {} streams",
+         shape_string(logits.shape()), streams.size());
   if (streams.empty()) return {};
   if (std::all_of(streams.begin(), streams.end(),
                   [](const TokenStream* s) { return s->argmax_suffices(); })) {

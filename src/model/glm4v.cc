@@ -82,8 +82,8 @@ void splice_image_rows(Tensor& hidden, std::span<const int32_t> ids, int64_t ima
 
 Tensor Glm4vModel::forward(std::span<const int32_t> ids, const Tensor& positions,
                            const Tensor* image_embeds, KvCache& cache, bool all_logits) const {
-  const Tensor logits = to_device(
-      forward_on_device(ids, positions, image_embeds, cache, all_logits), Device::kCPU);
+  const Tensor logits =
+      to_device(forward_on_device(ids, positions, image_embeds, cache, all_logits), Device::kCPU);
   return all_logits ? logits : logits.view({logits.size(1)});
 }
 

@@ -28,17 +28,17 @@ inline constexpr int kMaxTopLogprobs = 20;
 // How one row of logits is sampled. The engine validates the ranges per request; the op checks
 // them again (Error(kInvalidArgument) naming the row).
 struct SampleRow {
-  double temperature = 1.0;  // 0: greedy
-  int64_t top_k = 0;         // 0: off; 1: greedy
-  double top_p = 1.0;        // (0, 1]; 1: off
-  double min_p = 0.0;        // [0, 1]; 0: off
-  double repetition_penalty = 1.0;  // transformers': over seen_ids
-  double presence_penalty = 0.0;    // vLLM: over seen ids with output_counts > 0
-  double frequency_penalty = 0.0;   // vLLM: per occurrence among generated tokens
+  double temperature = 1.0;                // 0: greedy
+  int64_t top_k = 0;                       // 0: off; 1: greedy
+  double top_p = 1.0;                      // (0, 1]; 1: off
+  double min_p = 0.0;                      // [0, 1]; 0: off
+  double repetition_penalty = 1.0;         // transformers': over seen_ids
+  double presence_penalty = 0.0;           // vLLM: over seen ids with output_counts > 0
+  double frequency_penalty = 0.0;          // vLLM: per occurrence among generated tokens
   std::span<const int32_t> seen_ids;       // distinct tokens of prompt + output, in [0, vocab)
   std::span<const int32_t> output_counts;  // parallel to seen_ids: occurrences among generated
-  double uniform = 0.0;   // this step's draw in [0, 1) (unused when greedy)
-  int top_logprobs = -1;  // -1: no logprobs; 0..20: alternatives reported
+  double uniform = 0.0;                    // this step's draw in [0, 1) (unused when greedy)
+  int top_logprobs = -1;                   // -1: no logprobs; 0..20: alternatives reported
 
   bool greedy() const { return temperature == 0.0 || top_k == 1; }
   bool has_penalties() const {

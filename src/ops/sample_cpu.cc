@@ -57,8 +57,8 @@ void check_range(bool ok, int64_t row, const char* field, double value, const ch
 }
 
 void check_row(const SampleRow& p, int64_t row, int64_t vocab) {
-  check_range(std::isfinite(p.temperature) && p.temperature >= 0, row, "temperature",
-              p.temperature, "[0, inf)");
+  check_range(std::isfinite(p.temperature) && p.temperature >= 0, row, "temperature", p.temperature,
+              "[0, inf)");
   check_range(p.top_k >= 0, row, "top_k", double(p.top_k), "[0, inf)");
   check_range(p.top_p > 0 && p.top_p <= 1, row, "top_p", p.top_p, "(0, 1]");
   check_range(p.min_p >= 0 && p.min_p <= 1, row, "min_p", p.min_p, "[0, 1]");

@@ -97,8 +97,7 @@ TEST(SampleRows, TopKKeepsEveryTokenTiedWithTheKthScore) {
   EXPECT_EQ(ids_of(cpu::sampling_distribution(logits, row)), (std::vector<int32_t>{0, 1, 3}));
   EXPECT_EQ(pick(logits, row), 3);  // the last kept token, not 2 or 4
   row.top_k = 4;
-  EXPECT_EQ(ids_of(cpu::sampling_distribution(logits, row)),
-            (std::vector<int32_t>{0, 1, 3, 2}));
+  EXPECT_EQ(ids_of(cpu::sampling_distribution(logits, row)), (std::vector<int32_t>{0, 1, 3, 2}));
   row.top_k = 1000;  // past the vocabulary: off
   EXPECT_EQ(cpu::sampling_distribution(logits, row).size(), 5u);
 }
@@ -189,8 +188,8 @@ TEST(SampleRows, LogprobsAreTheRawLogSoftmaxWithLowerIdsFirstAmongTies) {
 }
 
 TEST(SampleRows, RowsAreIndependent) {
-  const Tensor logits = Tensor::from_vector({0.0f, 5.0f, 1.0f,    // greedy: 1
-                                             2.0f, 2.0f, 2.0f,    // u = 0.5: token 1
+  const Tensor logits = Tensor::from_vector({0.0f, 5.0f, 1.0f,        // greedy: 1
+                                             2.0f, 2.0f, 2.0f,        // u = 0.5: token 1
                                              -INFINITY, 0.0f, 0.0f},  // u = 0.99: token 2
                                             {3, 3});
   const std::vector<SampleRow> rows = {greedy(), sampled(1.0, 0.5), sampled(3.0, 0.99)};
