@@ -33,6 +33,7 @@
 #include "ops/norms.h"
 #include "ops/paged_attention.h"
 #include "ops/rotary.h"
+#include "ops/sample.h"
 #include "ops/softmax.h"
 
 cudaError_t gpu_sleep(uint64_t nanoseconds);  // ops_cuda_bench_sleep.cu
@@ -345,6 +346,48 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                      const Tensor x = fill({1, kVocab});
                      return std::function<void()>([=] { ops::cuda::softmax(x); });
                    }});
+  // Sampling a decode step's logits where they live (temperature 0.8, top_p 0.95), the cost per
+  // step of a batch that samples. The op waits for its few results, so each call's time includes
+  // that download and the host's turnaround (the enqueueing note below is expected). Bytes per
+  // logit: 4 read, 12 written (key, id), ⌈key bits / 8⌉ radix passes of 24 (+ 8 for the
+  // histograms), 8 read by top-p's total; logprob rows add their raw keys (12), their own sort
+  // and 4 read by the log-sum-exp. "Peaked": N(0, 4²) logits, whose 0.95 nucleus is ~180 tokens;
+  // "flat": N(0, 1), whose nucleus is ~99,000 tokens that the scans walk (the worst case).
+  auto sort_bytes = [](int64_t rows) {
+    int bits = 32;
+    while ((int64_t(1) << (bits - 32)) < rows) ++bits;
+    return 24.0 * ((bits + 7) / 8) + 8;
+  };
+  struct SampleCase {
+    int64_t rows;
+    int logprobs;
+    float scale;
+  };
+  for (const SampleCase sc : {SampleCase{1, -1, 4.0f}, SampleCase{32, -1, 4.0f},
+                              SampleCase{32, 5, 4.0f}, SampleCase{32, -1, 1.0f}}) {
+    const double per_logit =
+        4 + 12 + sort_bytes(sc.rows) + 8 + (sc.logprobs >= 0 ? 12 + sort_bytes(sc.rows) + 4 : 0);
+    cases.push_back({"sample_rows (decode)",
+                     fmt::format("[{}, {}] {}, T 0.8, top_p 0.95{}", sc.rows, kVocab,
+                                 sc.scale > 1 ? "peaked" : "flat",
+                                 sc.logprobs >= 0 ? fmt::format(", logprobs {}", sc.logprobs) : ""),
+                     per_logit * double(sc.rows * kVocab), 0, false, [=] {
+                       std::mt19937 gen(5);
+                       std::normal_distribution<float> normal(0.0f, sc.scale);
+                       std::vector<float> values(size_t(sc.rows * kVocab));
+                       for (float& v : values) v = normal(gen);
+                       const Tensor logits =
+                           to_device(Tensor::from_vector(values, {sc.rows, kVocab}), Device::kCUDA);
+                       std::vector<ops::SampleRow> rows(size_t(sc.rows));
+                       for (auto& row : rows) {
+                         row.temperature = 0.8;
+                         row.top_p = 0.95;
+                         row.uniform = 0.5;
+                         row.top_logprobs = sc.logprobs;
+                       }
+                       return std::function<void()>([=] { ops::cuda::sample_rows(logits, rows); });
+                     }});
+  }
   // Prefill: kPrefill tokens.
   linear_case("linear gate_up (prefill)", kPrefill, kHidden, 2 * kFfn, DType::kBF16);
   linear_case("linear f32 weight (prefill)", kPrefill, kHidden, kHidden, DType::kF32);
