@@ -14,16 +14,14 @@ void check_range(bool ok, const char* field, double value, const char* range) {
 
 // The op's row for `params`, before the request's seen tokens and draw are filled in.
 ops::SampleRow row_of(const SamplingParams& params) {
-  ops::SampleRow row;
-  row.temperature = params.temperature;
-  row.top_k = params.top_k;
-  row.top_p = params.top_p;
-  row.min_p = params.min_p;
-  row.repetition_penalty = params.repetition_penalty;
-  row.presence_penalty = params.presence_penalty;
-  row.frequency_penalty = params.frequency_penalty;
-  row.top_logprobs = params.logprobs.value_or(-1);
-  return row;
+  return {.temperature = params.temperature,
+          .top_k = params.top_k,
+          .top_p = params.top_p,
+          .min_p = params.min_p,
+          .repetition_penalty = params.repetition_penalty,
+          .presence_penalty = params.presence_penalty,
+          .frequency_penalty = params.frequency_penalty,
+          .top_logprobs = params.logprobs.value_or(-1)};
 }
 
 }  // namespace

@@ -212,13 +212,19 @@ TEST(SampleCudaRows, GreedyRowsWithPenaltiesTakeTheArgmaxOfThePenalisedLogits) {
   }
 }
 
-std::string error_of(const Tensor& logits, const std::vector<SampleRow>& rows) {
-  try {
-    sample_rows(logits, rows);
-  } catch (const Error& e) {
-    return e.what();
+// Both ops refuse `rows` with Error(kInternal, message).
+void expect_error_on_both(const Tensor& logits, const std::vector<SampleRow>& rows,
+                          const std::string& message) {
+  for (const Tensor& input : {logits, gpu(logits)}) {
+    SCOPED_TRACE(device_name(input.device()));
+    try {
+      sample_rows(input, rows);
+      ADD_FAILURE() << "no error";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.kind(), ErrorKind::kInternal);
+      EXPECT_EQ(e.what(), message);
+    }
   }
-  return "no error";
 }
 
 TEST(SampleCudaRows, NanAndFullyMaskedRowsAreTheCpusErrors) {
@@ -229,15 +235,13 @@ TEST(SampleCudaRows, NanAndFullyMaskedRowsAreTheCpusErrors) {
   SampleRow sampled;
   sampled.uniform = 0.5;
   const std::vector<SampleRow> rows(4, sampled);
-  EXPECT_EQ(error_of(gpu(logits), rows), "sample_rows: row 2 holds NaN (token 77)");
-  EXPECT_EQ(error_of(gpu(logits), rows), error_of(logits, rows));
+  expect_error_on_both(logits, rows, "sample_rows: row 2 holds NaN (token 77)");
 
   Tensor masked = random_logits(3, 1000, false, 0.0);
   std::fill_n(masked.data<float>() + 1000, 2000, -INFINITY);  // rows 1 and 2
   std::vector<SampleRow> mixed(3, sampled);
   mixed[1].temperature = 0.0;  // greedy: token 0, no error
-  EXPECT_EQ(error_of(gpu(masked), mixed), "sample_rows: row 2: every token was masked out");
-  EXPECT_EQ(error_of(gpu(masked), mixed), error_of(masked, mixed));
+  expect_error_on_both(masked, mixed, "sample_rows: row 2: every token was masked out");
   mixed[2].temperature = 0.0;
   expect_same_picks(masked, mixed);
   EXPECT_EQ(sample_rows(gpu(masked), mixed)[2].token_id, 0);
