@@ -1,8 +1,8 @@
 // Sampling R rows of V logits with the CPU op's decisions (sample_cpu.cc):
-//   1. sample_keys: every logit → a 64-bit key, (row) above the order-preserving bits of
-//      -score below, where score = logit × float(1/temperature) (a -inf logit is "masked", a key
-//      past every score), and the token id beside it; NaN flagged. Reads 4·R·V bytes, writes
-//      12·R·V (and 12·V more per row that wants logprobs: the keys of its raw logits).
+//   1. sample_keys: every logit → a 64-bit key, the row in the high half and the order-preserving
+//      bits of -score in the low half, where score = logit × float(1/temperature) (a -inf logit
+//      is "masked": a key past every score), and the token id beside it; NaN flagged. Reads
+//      4·R·V bytes, writes 12·R·V (and 12·V more per row that wants logprobs: its raw logits').
 //   2. sample_penalties: the keys of the rows' seen tokens again, from penalised logits (KB).
 //   3. cub::DeviceRadixSort over the keys, ascending over 32 + bits(R) bits: each row descending
 //      by score, equal scores by id (the sort is stable and the ids go in ascending), as the CPU
