@@ -152,6 +152,8 @@ std::string HttpBackend::body_for(int64_t index) const {
             {"ignore_eos", shape_.ignore_eos},
             {"stream", true},
             {"stream_options", {{"include_usage", true}}}};
+  if (shape_.temperature) body["temperature"] = *shape_.temperature;
+  if (shape_.top_p) body["top_p"] = *shape_.top_p;
   return body.dump();
 }
 

@@ -24,6 +24,9 @@ InProcessBackend::InProcessBackend(const std::string& model_dir, RequestShape sh
   model_ = model::Glm4vModel::load(model_dir, setup_.load);
   load_ms_ = ms_between(start, Clock::now());
   params_.sampling = engine::default_sampling(model_->config().generation);
+  if (shape_.temperature) params_.sampling.temperature = *shape_.temperature;
+  if (shape_.top_p) params_.sampling.top_p = *shape_.top_p;
+  engine::validate(params_.sampling);
   params_.max_tokens = shape_.max_tokens;
   params_.ignore_eos = shape_.ignore_eos;
 }

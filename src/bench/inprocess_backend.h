@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "bench/runner.h"
@@ -17,6 +18,8 @@ struct RequestShape {
   std::string prompt = "Describe the image.";
   int64_t max_tokens = 32;
   bool ignore_eos = false;
+  // Sampling in place of the model's defaults (its generation_config.json) where set.
+  std::optional<double> temperature, top_p;
   bool cold_cache = false;          // caches emptied / defeated for every request
   bool include_preprocess = false;  // decode + preprocess the image inside each timed request
 };

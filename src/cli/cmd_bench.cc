@@ -187,6 +187,9 @@ int run_bench(BenchOptions& o) {
   info.settings = {{"prompt", o.shape.prompt},
                    {"max_tokens", o.shape.max_tokens},
                    {"ignore_eos", o.shape.ignore_eos},
+                   {"temperature", o.shape.temperature ? nlohmann::json(*o.shape.temperature)
+                                                       : nlohmann::json()},
+                   {"top_p", o.shape.top_p ? nlohmann::json(*o.shape.top_p) : nlohmann::json()},
                    {"cache", o.cache},
                    {"include_preprocess", o.include_preprocess},
                    {"warmup", o.discipline.warmup},
@@ -274,6 +277,11 @@ const CommandRegistrar kRegister(60, [](CLI::App& app) -> std::function<int()> {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20))
       ->capture_default_str();
   cmd->add_flag("--ignore-eos", o->shape.ignore_eos, "Always generate --max-tokens tokens");
+  cmd->add_option("--temperature", o->shape.temperature,
+                  "Sample at this temperature (default: the model's generation config)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_option("--top-p", o->shape.top_p, "Nucleus sampling mass (default: the model's)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->add_option("--concurrency", o->concurrency, "Requests in flight at once, e.g. 1,4,16,64")
       ->delimiter(',')
       ->capture_default_str();

@@ -158,3 +158,14 @@ def test_max_step_tokens_bounds_every_scheduler_step(tmp_path):
     assert max(chunked) == 16 and len(chunked) > 3
     assert json.loads((tmp_path / "r.json").read_text())["run"]["settings"]["max_step_tokens"] == 16
     assert "--max-step-tokens" in local("--max-step-tokens", -1, check=False).stderr
+
+
+def test_sampling_settings_replace_the_model_defaults(tmp_path):
+    local("--temperature", 0.8, "--top-p", 0.9, "--json", tmp_path / "s.json")
+    settings = json.loads((tmp_path / "s.json").read_text())["run"]["settings"]
+    assert settings["temperature"] == 0.8 and settings["top_p"] == 0.9
+    local("--json", tmp_path / "g.json")
+    greedy = json.loads((tmp_path / "g.json").read_text())["run"]["settings"]
+    assert greedy["temperature"] is None and greedy["top_p"] is None  # the model's own
+    assert "--top-p" in local("--top-p", 1.5, check=False).stderr
+    assert "--temperature" in local("--temperature", -1, check=False).stderr

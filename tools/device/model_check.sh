@@ -194,6 +194,14 @@ elif [[ $PHASE == glimpse || $PHASE == all ]]; then
     "${BENCH[@]}" --resolution "$res" --concurrency "$conc" -r "$reps" --max-step-tokens 4096 |
       grep -E '^\| (image|[0-9]+x[0-9]+) ' | sed 's/^/max-step-tokens 4096: /'
   done
+  stage bench_sampled
+  # Sampled decoding (temperature 0.8, top-p 0.95: ops::sample_rows on the GPU) against the greedy
+  # rows above: one 512² request, and 32 at once.
+  for point in "1 3" "32 1"; do
+    read -r conc reps <<<"$point"
+    "${BENCH[@]}" --resolution 512x512 --concurrency "$conc" -r "$reps" --temperature 0.8 --top-p 0.95 |
+      grep -E '^\| (image|512x512) ' | sed 's/^/sampled: /'
+  done
   stage step_trace
   # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step), for
   # decode steps alone at 1 and 32 sequences.
