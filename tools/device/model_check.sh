@@ -24,7 +24,7 @@
 # cases yet) makes the model itself, skips parity and takes the peer column from
 # ../shared/notes/baseline-h100.md: the timings without the peer's 4 minutes.
 # Environment: MODEL_DIR, CASES_DIR, PEER_OUT override the /root paths; SKIP_OPS=1 skips the op
-# tests and op benchmark; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
+# tests and op benchmark; SKIP_SWEEPS=1 the step-budget sweep, step traces and the eager run; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
 # PYTHON (default python3), PEER_ARGS (extra peer.py arguments, e.g. --tiny), GLIMPSE_DEVICE (cuda),
 # BENCH_ARGS (extra glimpse bench arguments), PACK_DIR (an unpacked pack instead of the .tar.xz).
 set -euo pipefail
@@ -186,14 +186,16 @@ elif [[ $PHASE == glimpse || $PHASE == all ]]; then
   stage bench_batch
   "${BENCH[@]}" --resolution 512x512 --concurrency 8,32 -r 3 --json "$RUN/bench_batch.json"
   STATUS[bench_batch]=$?
-  stage step_budget
-  # The GPU step budget (2048 tokens by default) against 4096: one chunk for the 1920x1080 prompt,
-  # fewer, larger prefill steps at 32 concurrent.
-  for point in "1920x1080 1 5" "512x512 32 3"; do
-    read -r res conc reps <<<"$point"
-    "${BENCH[@]}" --resolution "$res" --concurrency "$conc" -r "$reps" --max-step-tokens 4096 |
-      grep -E '^\| (image|[0-9]+x[0-9]+) ' | sed 's/^/max-step-tokens 4096: /'
-  done
+  if [[ ${SKIP_SWEEPS:-0} != 1 ]]; then
+    stage step_budget
+    # The GPU step budget (2048 tokens by default) against 4096: one chunk for the 1920x1080
+    # prompt, fewer, larger prefill steps at 32 concurrent.
+    for point in "1920x1080 1 5" "512x512 32 3"; do
+      read -r res conc reps <<<"$point"
+      "${BENCH[@]}" --resolution "$res" --concurrency "$conc" -r "$reps" --max-step-tokens 4096 |
+        grep -E '^\| (image|[0-9]+x[0-9]+) ' | sed 's/^/max-step-tokens 4096: /'
+    done
+  fi
   stage bench_sampled
   # Sampled decoding (temperature 0.8, top-p 0.95: ops::sample_rows on the GPU) against the greedy
   # rows above: one 512² request, and 32 at once.
@@ -202,19 +204,22 @@ elif [[ $PHASE == glimpse || $PHASE == all ]]; then
     "${BENCH[@]}" --resolution 512x512 --concurrency "$conc" -r "$reps" --temperature 0.8 --top-p 0.95 |
       grep -E '^\| (image|512x512) ' | sed 's/^/sampled: /'
   done
-  stage step_trace
-  # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step), for
-  # decode steps alone at 1 and 32 sequences.
-  for c in 1 32; do
-    GLIMPSE_TRACE_STEPS=1 "${BENCH[@]}" --resolution 512x512 --concurrency $c -n 1 -r 1 \
-      >/dev/null 2>"$RUN/trace_$c.txt"
-    "$PY" tools/device/step_trace.py --sequences $c "$RUN/trace_$c.txt"
-  done
-  stage bench_eager
-  # The same single request with every decode step run eagerly (no CUDA graphs), for the difference.
-  GLIMPSE_CUDA_GRAPHS=0 "${BENCH[@]}" --resolution 512x512 --concurrency 1 -r 3 \
-    --json "$RUN/bench_eager.json" | grep -E '^\| (image|512x512) ' | head -3
-  STATUS[bench_eager]=${PIPESTATUS[0]}
+  if [[ ${SKIP_SWEEPS:-0} != 1 ]]; then
+    stage step_trace
+    # Where a serving step's time goes (GLIMPSE_TRACE_STEPS: prepare / forward / emit per step),
+    # for decode steps alone at 1 and 32 sequences.
+    for c in 1 32; do
+      GLIMPSE_TRACE_STEPS=1 "${BENCH[@]}" --resolution 512x512 --concurrency $c -n 1 -r 1 \
+        >/dev/null 2>"$RUN/trace_$c.txt"
+      "$PY" tools/device/step_trace.py --sequences $c "$RUN/trace_$c.txt"
+    done
+    stage bench_eager
+    # The same single request with every decode step run eagerly (no CUDA graphs), for the
+    # difference.
+    GLIMPSE_CUDA_GRAPHS=0 "${BENCH[@]}" --resolution 512x512 --concurrency 1 -r 3 \
+      --json "$RUN/bench_eager.json" | grep -E '^\| (image|512x512) ' | head -3
+    STATUS[bench_eager]=${PIPESTATUS[0]}
+  fi
   stage op_profile
   # GPU time op by op (GLIMPSE_PROFILE_OPS; eager steps, so every op is seen): three requests after
   # one warm-up, at each resolution; the vision tower's ops apart (stage "vision"), medians per op.
