@@ -31,7 +31,15 @@ function(glimpse_add_test name)
   target_compile_definitions(${name} PRIVATE
     GLIMPSE_SOURCE_DIR="${PROJECT_SOURCE_DIR}" GLIMPSE_BINARY_DIR="${PROJECT_BINARY_DIR}")
   include(GoogleTest)
-  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60 PROPERTIES LABELS "${ARG_LABELS}")
+  gtest_discover_tests(${name} DISCOVERY_TIMEOUT 60)
+  # The labels go on from a file ctest reads after the discovered tests: passed through
+  # gtest_discover_tests' PROPERTIES, a list of labels arrives split and only the first survives.
+  set(label_file "${CMAKE_CURRENT_BINARY_DIR}/${name}_labels.cmake")
+  file(WRITE "${label_file}"
+       "if(DEFINED ${name}_TESTS)\n"
+       "  set_tests_properties(\${${name}_TESTS} PROPERTIES LABELS \"${ARG_LABELS}\")\n"
+       "endif()\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES "${label_file}")
   if("sanitize" IN_LIST ARG_LABELS)
     add_dependencies(sanitize_tests ${name})
   endif()

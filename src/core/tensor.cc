@@ -68,7 +68,7 @@ Tensor Tensor::empty(Shape shape, DType dtype, Device device) {
 
 Tensor Tensor::zeros(Shape shape, DType dtype) {
   Tensor t = empty(std::move(shape), dtype);
-  std::memset(t.raw_data(), 0, t.nbytes());
+  if (t.nbytes()) std::memset(t.raw_data(), 0, t.nbytes());  // no storage for zero elements
   return t;
 }
 
@@ -77,7 +77,7 @@ Tensor Tensor::from_vector(const std::vector<float>& values, Shape shape) {
     fail(ErrorKind::kInvalidArgument, "{} values do not fill shape {}", values.size(),
          shape_string(shape));
   Tensor t = empty(std::move(shape), DType::kF32);
-  std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(float));
   return t;
 }
 
@@ -131,7 +131,7 @@ Tensor Tensor::to_f32() const {
   const int64_t n = numel();
   switch (dtype_) {
     case DType::kF32:
-      std::memcpy(dst, raw_data(), nbytes());
+      if (n) std::memcpy(dst, raw_data(), nbytes());
       break;
     case DType::kBF16: {
       const uint16_t* src = data<uint16_t>();
