@@ -22,7 +22,7 @@ namespace glimpse::engine {
 inline constexpr int kMaxTopLogprobs = ops::kMaxTopLogprobs;
 
 struct SamplingParams {
-  double temperature = 1.0;         // 0: greedy (argmax; ties go to the lowest token id)
+  double temperature = 1.0;         // 0 (< 1e-5): greedy (argmax; ties: the lowest token id)
   int64_t top_k = 0;                // 0: off
   double top_p = 1.0;               // 1: off
   double min_p = 0.0;               // 0: off
@@ -32,7 +32,7 @@ struct SamplingParams {
   std::optional<uint64_t> seed;     // none: seeded from std::random_device
   std::optional<int> logprobs;      // alternatives reported per token, 0..20; none: no logprobs
 
-  bool greedy() const { return temperature == 0.0 || top_k == 1; }
+  bool greedy() const { return temperature < ops::kGreedyBelowTemperature || top_k == 1; }
 };
 
 // Throws Error(kInvalidArgument) naming the first field out of range.

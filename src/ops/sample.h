@@ -25,10 +25,15 @@ namespace glimpse::ops {
 
 inline constexpr int kMaxTopLogprobs = 20;
 
+// A temperature below this samples greedily, as vLLM does: the draw could differ from the argmax
+// only between logits within ~1e-4 of each other, and 1/T soon makes the scores overflow (at
+// T = 1e-40 every finite logit becomes ±inf and the masses NaN).
+inline constexpr double kGreedyBelowTemperature = 1e-5;
+
 // How one row of logits is sampled. The engine validates the ranges per request; the op checks
 // them again (Error(kInvalidArgument) naming the row).
 struct SampleRow {
-  double temperature = 1.0;                // 0: greedy
+  double temperature = 1.0;                // < kGreedyBelowTemperature: greedy
   int64_t top_k = 0;                       // 0: off; 1: greedy
   double top_p = 1.0;                      // (0, 1]; 1: off
   double min_p = 0.0;                      // [0, 1]; 0: off
@@ -40,7 +45,7 @@ struct SampleRow {
   double uniform = 0.0;                    // this step's draw in [0, 1) (unused when greedy)
   int top_logprobs = -1;                   // -1: no logprobs; 0..20: alternatives reported
 
-  bool greedy() const { return temperature == 0.0 || top_k == 1; }
+  bool greedy() const { return temperature < kGreedyBelowTemperature || top_k == 1; }
   bool has_penalties() const {
     return repetition_penalty != 1.0 || presence_penalty != 0.0 || frequency_penalty != 0.0;
   }

@@ -147,6 +147,19 @@ TEST(Sampler, GreedyTakesTheLowestIdAmongTies) {
   EXPECT_TRUE(top1.greedy());
 }
 
+// Below 1e-5 a temperature samples greedily (vLLM's rule): the argmax, lowest id among ties;
+// 1e-40 would otherwise make every score infinite and the masses NaN.
+TEST(Sampler, TinyTemperaturesAreGreedy) {
+  for (const double t : {9e-6, 1e-40}) {
+    SamplingParams tiny = with(t);
+    tiny.seed = 7;
+    ASSERT_TRUE(tiny.greedy()) << t;
+    Sampler sampler(tiny, {}, 4);
+    EXPECT_EQ(sampler.sample(std::vector<float>{1.0f, 4.0f, 2.0f, 4.0f}), 1) << t;
+  }
+  EXPECT_FALSE(with(1e-5).greedy());
+}
+
 std::vector<int32_t> draw(const SamplingParams& p, int n) {
   Sampler sampler(p, {}, int64_t(kLogits.size()));
   std::vector<int32_t> out;
