@@ -52,8 +52,7 @@ Sampler::Sampler(const SamplingParams& params, std::span<const int32_t> prompt_i
                  int64_t vocab_size)
     : params_(params),
       vocab_size_(vocab_size),
-      has_penalties_(params.repetition_penalty != 1.0 || params.presence_penalty != 0.0 ||
-                     params.frequency_penalty != 0.0),
+      has_penalties_(row_of(params).has_penalties()),
       rng_(params.seed ? *params.seed : std::random_device{}()) {
   validate(params);
   if (vocab_size <= 0) fail(ErrorKind::kInvalidArgument, "sampler: vocabulary size {}", vocab_size);
