@@ -98,7 +98,7 @@ GenerationResult Generator::generate(const io::Prompt& prompt, const GenerationP
   std::vector<model::ImageGrid> grids;
   for (const auto& image : prompt.images) {
     grids.push_back({image.t, image.h, image.w});
-    images.push_back({image.pixel_values, grids.back()});
+    images.push_back({image.pixel_values, grids.back(), image.pixel_bytes, image.pixel_levels});
   }
   const auto vision_start = Clock::now();
   Tensor image_embeds;

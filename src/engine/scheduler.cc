@@ -313,7 +313,9 @@ void Scheduler::encode_images(std::span<Sequence* const> seqs) {
     while (last < missing.size() &&
            (inputs.empty() || patches + missing[last].image->pixel_values.size(0) <=
                                   kMaxPatchesPerVisionCall)) {
-      inputs.push_back({missing[last].image->pixel_values, missing[last].grid});
+      const io::PreparedImage& image = *missing[last].image;
+      inputs.push_back(
+          {image.pixel_values, missing[last].grid, image.pixel_bytes, image.pixel_levels});
       patches += missing[last].image->pixel_values.size(0);
       ++last;
     }

@@ -156,7 +156,8 @@ class PixelBufferPool {
 // front to back.
 class PatchWriter final : public PlanarRowSink {
  public:
-  PatchWriter(const ImageProcessorConfig& config, int64_t width, Tensor& out, ImageSimd simd)
+  PatchWriter(const ImageProcessorConfig& config, int64_t width, Tensor& out, Tensor& bytes,
+              ImageSimd simd)
       : table_(normalisation_table(config)),
         patch_(config.patch_size),
         merge_(config.merge_size),
@@ -166,7 +167,8 @@ class PatchWriter final : public PlanarRowSink {
         // room past each plane for the 16-byte loads of a patch row's last samples
         plane_stride_(size_t(width + 64) / 64 * 64),
         band_bytes_(size_t(band_rows_) * 3 * plane_stride_),
-        out_(out.data<float>()) {
+        out_(out.data<float>()),
+        bytes_(bytes.data<uint8_t>()) {
 #ifdef __x86_64__
     if (simd == ImageSimd::kAvx512) setup_vector_path(config, out);
 #else
@@ -186,6 +188,7 @@ class PatchWriter final : public PlanarRowSink {
   void row_done(int32_t y) override {
     const int64_t index = y / band_rows_, row = y % band_rows_;
     const bool last = row == band_rows_ - 1;
+    if (last) write_bytes(band(index), index);
 #ifdef __x86_64__
     if (vector_path()) {
       // The previous band is written out a slice per row of this one, so that the stores to
@@ -228,6 +231,19 @@ class PatchWriter final : public PlanarRowSink {
 #else
     return false;
 #endif
+  }
+
+  // The band's samples in patch order, one temporal copy: each patch's channels, rows, columns.
+  void write_bytes(const uint8_t* band, int64_t index) {
+    uint8_t* to = bytes_ + index * windows_ * merge_ * merge_ * 3 * patch_ * patch_;
+    for (int64_t window = 0; window < windows_; ++window)
+      for (int64_t my = 0; my < merge_; ++my)
+        for (int64_t mx = 0; mx < merge_; ++mx) {
+          const size_t x0 = size_t((window * merge_ + mx) * patch_);
+          for (int c = 0; c < 3; ++c)
+            for (int64_t py = 0; py < patch_; ++py)
+              to = std::copy_n(band_row(band, my * patch_ + py, c) + x0, patch_, to);
+        }
   }
 
   // The table path: any configuration and CPU.
@@ -441,6 +457,7 @@ class PatchWriter final : public PlanarRowSink {
   size_t plane_stride_, band_bytes_;
   std::vector<uint8_t> bands_;  // [band][row][channel][x], plane_stride_ bytes per channel
   float* out_;                  // the table path's next value to write; the vector path's start
+  uint8_t* bytes_;              // the samples of every patch (write_bytes)
 };
 
 }  // namespace
@@ -554,7 +571,12 @@ PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig
   out.num_tokens = out.t * out.h * out.w / (merge * merge);
   const int64_t patch_dim = 3 * config.temporal_patch_size * patch * patch;
   out.pixel_values = PixelBufferPool::instance().tensor({out.h * out.w, patch_dim});
-  PatchWriter writer(config, size.width, out.pixel_values, image_simd());
+  out.pixel_bytes = Tensor::empty({out.h * out.w, 3 * patch * patch}, DType::kU8);
+  const auto table = normalisation_table(config);
+  out.pixel_levels = Tensor::empty({3, 256}, DType::kF32);
+  for (int c = 0; c < 3; ++c)
+    std::copy(table[c].begin(), table[c].end(), out.pixel_levels.data<float>() + c * 256);
+  PatchWriter writer(config, size.width, out.pixel_values, out.pixel_bytes, image_simd());
   resize_bicubic_planar(image, int32_t(size.width), int32_t(size.height), config.pass_order,
                         writer.plane_stride(), writer);
   writer.finish();

@@ -53,6 +53,12 @@ ResizedSize smart_resize(int64_t height, int64_t width, const ImageProcessorConf
 
 struct PreparedImage {
   Tensor pixel_values;          // f32 [t*h*w, 3*temporal*patch*patch], the reference's patch order
+  // The same image as its resized 8-bit samples, one temporal copy (u8 [t*h*w, 3*patch*patch]:
+  // each patch's channels, rows, columns), and each channel's normalised value of every level
+  // (f32 [3, 256]): pixel_values[r][(c*temporal + k)*patch² + i] = levels[c][bytes[r][c*patch² + i]]
+  // for every copy k. The GPU uploads these (ops/pixels.h) instead of the rows.
+  Tensor pixel_bytes;
+  Tensor pixel_levels;
   int64_t t = 0, h = 0, w = 0;  // grid (patches per axis before merge) = image_grid_thw
   int64_t num_tokens = 0;       // t*h*w / merge^2
   std::string content_hash;     // SHA-256 (hex) of the encoded bytes, for embedding caches

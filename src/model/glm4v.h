@@ -22,10 +22,14 @@ struct ImageGrid {
 };
 
 // pixel_values: f32 [t*h*w, in_channels*temporal_patch*patch*patch], exactly as the processor
-// emits.
+// emits. pixel_bytes and pixel_levels, when defined (glimpse's own preprocessing,
+// io::PreparedImage), are the same rows as 8-bit samples and a level table (ops/pixels.h): a GPU
+// tower uploads those instead, an eighth of the bytes.
 struct ImageInput {
   Tensor pixel_values;
   ImageGrid grid;
+  Tensor pixel_bytes;   // u8 [t*h*w, in_channels*patch*patch], one temporal copy
+  Tensor pixel_levels;  // f32 [in_channels, 256]
 };
 
 struct MropePositions {

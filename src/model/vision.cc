@@ -14,6 +14,7 @@
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
+#include "ops/pixels.h"
 #include "ops/rotary.h"
 
 namespace glimpse::model {
@@ -107,6 +108,16 @@ VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& imag
            "image {}: pixel_values must be F32 [{}, {}] for grid {}x{}x{}, got {} {}", i,
            g.t * g.h * g.w, patch_values, g.t, g.h, g.w, dtype_name(pixels.dtype()),
            shape_string(pixels.shape()));
+    const Tensor& bytes = images[i].pixel_bytes;
+    const int64_t channel_values = patch_values / config_.temporal_patch_size;
+    if (bytes.defined() &&
+        (bytes.dtype() != DType::kU8 || bytes.dim() != 2 || bytes.size(0) != pixels.size(0) ||
+         bytes.size(1) != channel_values || !images[i].pixel_levels.defined() ||
+         images[i].pixel_levels.shape() != Shape{config_.in_channels, 256}))
+      fail(ErrorKind::kInvalidArgument,
+           "image {}: pixel_bytes must be U8 [{}, {}] with pixel_levels F32 [{}, 256], got {} {}",
+           i, pixels.size(0), channel_values, config_.in_channels, dtype_name(bytes.dtype()),
+           shape_string(bytes.shape()));
     for (int64_t t = 0; t < g.t; ++t) {
       for (int64_t bh = 0; bh < g.h / m; ++bh)
         for (int64_t bw = 0; bw < g.w / m; ++bw)
@@ -156,8 +167,9 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   const PatchLayout patches = layout(images);
   const int64_t total = int64_t(patches.h.size()), m = config_.spatial_merge_size;
   const int64_t patch_values = patch_weight_.size(1);
-  // On the GPU the pixels go up in between_, rounded on the host as the patch GEMM would round
-  // them: half the bytes, no rounding pass. The upload is profiled like an op (GLIMPSE_PROFILE_OPS).
+  // On the GPU the pixels go up in between_: as 8-bit samples the GPU turns into rows where the
+  // preprocessing kept them (an eighth of the bytes), else rounded on the host as the patch GEMM
+  // would round them (half the bytes). The upload is profiled like an op (GLIMPSE_PROFILE_OPS).
   Tensor pixels;
   if (device_ == Device::kCPU && images.size() == 1) {
     pixels = images[0].pixel_values;
@@ -167,7 +179,10 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
     pixels = Tensor::empty({total, patch_values}, between_, device_);
     for (int64_t row = 0; const ImageInput& image : images) {
       const Tensor rows = pixels.slice_rows(row, row + image.pixel_values.size(0));
-      if (device_ == Device::kCUDA)
+      if (device_ == Device::kCUDA && image.pixel_bytes.defined())
+        ops::pixels_from_bytes(to_device(image.pixel_bytes, device_),
+                               to_device(image.pixel_levels, device_), rows);
+      else if (device_ == Device::kCUDA)
         upload_rounded(rows, image.pixel_values);
       else
         copy_into(rows, image.pixel_values);

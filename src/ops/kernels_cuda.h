@@ -109,6 +109,11 @@ cudaError_t embedding(const void* table, FloatType type, const int32_t* ids, int
 cudaError_t bicubic_grid_sample(const float* map, int64_t height, int64_t width, int64_t channels,
                                 const float* points, int64_t n, float* out);
 
+// out[r][(c · copies + t) · area + i] = levels[c · 256 + bytes[(r · channels + c) · area + i]],
+// rounded to `type` (ops/pixels.h).
+cudaError_t pixels_from_bytes(const uint8_t* bytes, const float* levels, void* out, FloatType type,
+                              int64_t rows, int channels, int area, int copies);
+
 // y[rows, out] = x[rows, in] · weightᵀ (+ bias), or y += that when `accumulate`, for few rows
 // (decode): streams the weight once.
 constexpr int64_t kMatvecMaxRows = 8;

@@ -31,6 +31,9 @@ void check_rotary_table_inputs(const Tensor& positions, std::span<const int32_t>
                                std::span<const float> inv_freq);
 // bicubic_grid_sample: map [height, width, channels], points [n, 2].
 void check_grid_sample_shapes(const Tensor& map, const Tensor& points);
+// pixels_from_bytes: bytes U8 [rows, channels · area], levels F32 [channels, 256], out a float
+// tensor [rows, channels · copies · area]; dtypes and shapes (not devices).
+void check_pixels_from_bytes(const Tensor& bytes, const Tensor& levels, const Tensor& out);
 // Attention: q [n, heads, d], k and v [keys, kv_heads, d] with kv_heads dividing heads.
 void check_qkv_shapes(const Tensor& q, const Tensor& k, const Tensor& v, const char* op);
 

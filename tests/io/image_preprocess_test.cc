@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -13,6 +14,7 @@
 #include "core/npy.h"
 #include "io/image_decode.h"
 #include "io/image_preprocess.h"
+#include "ops/pixels.h"
 
 namespace glimpse::io {
 namespace {
@@ -259,6 +261,13 @@ TEST(PreprocessImage, OutputIsBitIdenticalToTheRecordedDigests) {
         hashed.push_back(uint8_t(v >> 8));
       }
       EXPECT_EQ(sha256_hex(hashed), c.digest) << c.name << " " << out.h << "x" << out.w;
+      // The kept 8-bit samples and level table rebuild every value exactly (what the GPU uploads).
+      const Tensor rebuilt = Tensor::empty(out.pixel_values.shape(), DType::kF32);
+      ops::cpu::pixels_from_bytes(out.pixel_bytes, out.pixel_levels, rebuilt);
+      EXPECT_EQ(std::memcmp(rebuilt.raw_data(), out.pixel_values.raw_data(),
+                            out.pixel_values.nbytes()),
+                0)
+          << c.name;
     }
   }
   set_image_simd(best_image_simd());

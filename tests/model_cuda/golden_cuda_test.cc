@@ -13,6 +13,8 @@
 // Paged batch (model/batch.h forward_batch with a KvBlockPool on the GPU): every case of a model in
 //   one prefill step, then one decode step each; bf16 against the fp32 reference (2e-2), f32
 //   against the CPU single-sequence forward (1e-4).
+// Image samples: glimpse's own preprocessing of the golden images, encoded from the 8-bit samples
+//   (ops::pixels_from_bytes) and from the f32 rows: identical embeddings.
 // Decode graphs (model/decode_graphs.h): the same prefill, then 8 decode steps of the reference's
 //   greedy tokens with CUDA graphs on and off (f32): every step's logits within rel. L2 1e-5 of the
 //   eager step's (the attention splits are planned for the context bucket instead of the longest
@@ -20,13 +22,17 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "io/image_decode.h"
+#include "io/image_preprocess.h"
 #include "model/batch.h"
 #include "model/glm4v.h"
 #include "../model/golden_inputs.h"
@@ -348,6 +354,39 @@ TEST_P(GoldenCudaBatch, DecodeGraphsMatchEagerSteps) {
   EXPECT_TRUE(stats.disabled_because.empty()) << stats.disabled_because;
   EXPECT_GE(stats.captured, 1);
   EXPECT_GE(stats.replayed, 3) << "eager " << stats.eager << ", captured " << stats.captured;
+}
+
+// The golden images through glimpse's own preprocessing, encoded on the GPU twice: from the f32
+// patch rows (rounded on the host, upload_rounded) and from the kept 8-bit samples
+// (ops::pixels_from_bytes on the GPU). The two must give the same patch rows and therefore the
+// same embeddings, bit for bit; every image case's images go in one call (two_images: two).
+TEST(GoldenCudaImages, SamplesUploadEncodesLikeThePixelRows) {
+  std::ifstream in(kGolden + "manifest.json");
+  const nlohmann::json manifest = nlohmann::json::parse(in);
+  int images_checked = 0;
+  for (const auto& c : manifest.at("cases")) {
+    if (c.at("images").empty()) continue;
+    const std::string model_name = c.at("model");
+    SCOPED_TRACE(c.at("id").get<std::string>());
+    const auto config = io::ImageProcessorConfig::from_model_dir(kGolden + "models/" + model_name);
+    std::vector<ImageInput> from_rows, from_samples;
+    for (const auto& path : c.at("images")) {
+      std::ifstream file(kGolden + path.get<std::string>(), std::ios::binary);
+      const std::vector<uint8_t> encoded{std::istreambuf_iterator<char>(file), {}};
+      const io::PreparedImage image = io::preprocess_image(io::decode_image(encoded, {}), config);
+      ASSERT_TRUE(image.pixel_bytes.defined());
+      const ImageGrid grid{image.t, image.h, image.w};
+      from_rows.push_back({image.pixel_values, grid});
+      from_samples.push_back({image.pixel_values, grid, image.pixel_bytes, image.pixel_levels});
+      ++images_checked;
+    }
+    const Glm4vModel& model = golden_model(model_name, Variant::kGpuBf16);
+    const Tensor want = host_f32(model.encode_images(from_rows));
+    const Tensor got = host_f32(model.encode_images(from_samples));
+    ASSERT_EQ(got.shape(), want.shape());
+    EXPECT_EQ(std::memcmp(got.raw_data(), want.raw_data(), want.nbytes()), 0);
+  }
+  EXPECT_GE(images_checked, 8);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenCudaBatch, ::testing::Values("tiny-a", "tiny-b"),

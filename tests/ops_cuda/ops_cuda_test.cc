@@ -12,12 +12,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <ostream>
 #include <random>
 #include <vector>
 
 #include "core/device_copy.h"
+#include "core/error.h"
 #include "cuda_test_util.h"
 #include "ops/attention.h"
 #include "ops/argmax.h"
@@ -29,6 +31,7 @@
 #include "ops/linear.h"
 #include "ops/norms.h"
 #include "ops/paged_attention.h"
+#include "ops/pixels.h"
 #include "ops/rotary.h"
 #include "ops/softmax.h"
 
@@ -133,7 +136,11 @@ INSTANTIATE_TEST_SUITE_P(
 // --- norms, element-wise, rotary, softmax ------------------------------------------------------
 
 TEST(NormsCuda, RmsNormMatchesCpu) {
-  for (const Shape& shape : {Shape{3, 4096}, Shape{5, 37}, Shape{1, 1536}, Shape{2, 3, 64}}) {
+  // A block per row (few rows, long rows, unaligned widths) and a warp per row (≥ 256 rows of at
+  // most 2,048: 1, 5, 12 and 16 float4 a lane).
+  for (const Shape& shape : {Shape{3, 4096}, Shape{5, 37}, Shape{1, 1536}, Shape{2, 3, 64},
+                             Shape{300, 64}, Shape{256, 520}, Shape{1296, 1536}, Shape{257, 2048},
+                             Shape{300, 2052}}) {
     const Tensor x = random_host(shape, 3.0f), weight = random_host({shape.back()});
     poison_outputs(shape);
     expect_close(rms_norm(gpu(x), gpu(weight), 1e-5f), cpu::rms_norm(x, weight, 1e-5f),
@@ -406,6 +413,35 @@ TEST(EmbeddingCuda, GathersEveryDtypeExactly) {
     poison_outputs({int64_t(ids.size()), 96});
     expect_close(embedding(gpu(table), ids), cpu::embedding(table, ids), 0.0);  // exact upcasts
   }
+}
+
+TEST(PixelsFromBytesCuda, EqualsTheCpuOpBitForBit) {
+  // A 512² image's patches (1,296 × 3 channels × 14²) and a small odd shape; two temporal copies
+  // (GLM-4.6V) and three.
+  struct Case {
+    int64_t rows, channels, area, copies;
+  };
+  for (const Case& c : {Case{1296, 3, 196, 2}, Case{7, 3, 5, 3}}) {
+    Tensor bytes = Tensor::empty({c.rows, c.channels * c.area}, DType::kU8);
+    std::uniform_int_distribution<int> level(0, 255);
+    for (int64_t i = 0; i < bytes.numel(); ++i) bytes.data<uint8_t>()[i] = uint8_t(level(rng()));
+    const Tensor levels = random_host({c.channels, 256});
+    for (const DType dtype : {DType::kF32, DType::kBF16, DType::kF16}) {
+      SCOPED_TRACE(testing::Message() << c.rows << " rows, " << dtype_name(dtype));
+      const Shape shape{c.rows, c.channels * c.copies * c.area};
+      const Tensor want = Tensor::empty(shape, dtype);
+      cpu::pixels_from_bytes(bytes, levels, want);
+      poison_outputs(shape);
+      const Tensor got = Tensor::empty(shape, dtype, Device::kCUDA);
+      pixels_from_bytes(gpu(bytes), gpu(levels), got);
+      const Tensor back = host(got);
+      EXPECT_EQ(std::memcmp(back.raw_data(), want.raw_data(), want.nbytes()), 0);
+    }
+  }
+  const Tensor bytes = gpu(Tensor::empty({2, 12}, DType::kU8));
+  EXPECT_THROW(pixels_from_bytes(bytes, random_host({3, 256}),
+                                 Tensor::empty({2, 24}, DType::kF32, Device::kCUDA)),
+               Error);  // levels on the host
 }
 
 TEST(GridSampleCuda, BicubicMatchesCpu) {
