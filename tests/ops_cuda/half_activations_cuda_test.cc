@@ -145,12 +145,14 @@ TEST(HalfActivationsCuda, SplitQkvRotaryRoundsItsOutputs) {
     int64_t n, heads, kv_heads, d, pairs;
     RotaryLayout layout;
   };
-  // The vision tower's (12 heads of 128, every feature in a halves pair), the text decoder's
-  // (interleaved, half the features rotated), an odd tail.
+  // The vision tower's (12 heads of 128, every feature in a halves pair), halves with an unrotated
+  // tail (eight features a thread from a bf16 qkv), the text decoder's (interleaved, half the
+  // features rotated), an odd tail.
   // Each from an f32 qkv and from a bf16 one (the vision tower's GEMM writes bf16), which both
   // sides widen exactly.
   for (const DType in : {DType::kF32, DType::kBF16})
     for (const Case& c : {Case{1296, 12, 12, 128, 64, RotaryLayout::kHalves},
+                          Case{40, 4, 2, 128, 24, RotaryLayout::kHalves},
                           Case{7, 32, 2, 128, 32, RotaryLayout::kInterleaved},
                           Case{5, 4, 2, 10, 3, RotaryLayout::kHalves}}) {
       const Tensor qkv = cpu::convert(random_host({c.n, (c.heads + 2 * c.kv_heads) * c.d}), in);
