@@ -86,6 +86,9 @@ inline float penalty_subtrahend(const SampleRow& row, size_t j) {
 // The errors both variants report (Error(kInternal)).
 [[noreturn]] void fail_nan_logit(int64_t row, int64_t token);
 [[noreturn]] void fail_all_masked(int64_t row);
+// A sampled row whose highest tempered score is ±inf (an infinite logit, or a huge one over a tiny
+// temperature): exp(s − max) would be NaN, so there is no distribution to draw from.
+[[noreturn]] void fail_infinite_score(int64_t row, int64_t token, float score);
 
 namespace cpu {
 std::vector<SampledToken> sample_rows(const Tensor& logits, std::span<const SampleRow> rows);
@@ -107,7 +110,7 @@ std::vector<SampledToken> sample_rows(const Tensor& logits, std::span<const Samp
 
 // logits: f32 [rows, vocab], rows.size() of them. Returns, on the host, each row's token (and its
 // logprobs when asked). A row holding NaN throws Error(kInternal) naming the row and token; so does
-// a sampled (not greedy) row whose every logit is -inf. Greedy rows take the first maximum of the
+// a sampled (not greedy) row whose every logit is -inf, or whose highest tempered score is ±inf. Greedy rows take the first maximum of the
 // penalised logits (token 0 when all are -inf).
 inline std::vector<SampledToken> sample_rows(const Tensor& logits,
                                              std::span<const SampleRow> rows) {

@@ -102,6 +102,33 @@ void fail_all_masked(int64_t row) {
   fail(ErrorKind::kInternal, "sample_rows: row {}: every token was masked out", row);
 }
 
+void fail_infinite_score(int64_t row, int64_t token, float score) {
+  fail(ErrorKind::kInternal,
+       "sample_rows: row {}: token {} scores {} after temperature; no distribution to sample from",
+       row, token, score > 0 ? "+inf" : "-inf");
+}
+
+namespace {
+
+// The first of the highest unmasked scores × float(1 / temperature) (as sampling_distribution
+// scales them), or token -1 when every score is masked.
+struct TopScore {
+  int64_t token = -1;
+  float score = -INFINITY;
+};
+TopScore top_tempered_score(std::span<const float> scores, const SampleRow& row) {
+  const float inv_temperature = float(1.0 / row.temperature);
+  TopScore top;
+  for (size_t k = 0; k < scores.size(); ++k) {
+    if (scores[k] == -std::numeric_limits<float>::infinity()) continue;
+    const float s = scores[k] * inv_temperature;
+    if (top.token < 0 || s > top.score) top = {int64_t(k), s};
+  }
+  return top;
+}
+
+}  // namespace
+
 namespace cpu {
 
 TokenLogprobs compute_logprobs(std::span<const float> logits, int32_t chosen, int top_count) {
@@ -224,6 +251,8 @@ SampledToken sample_row(std::span<const float> logits, const SampleRow& row, int
   if (row.greedy()) {
     out.token_id = argmax(view);
   } else {
+    if (const TopScore top = top_tempered_score(view, row); top.token >= 0 && std::isinf(top.score))
+      fail_infinite_score(row_index, top.token, top.score);
     const auto candidates = sampling_distribution(view, row);
     if (candidates.empty()) fail_all_masked(row_index);
     double u = row.uniform;

@@ -101,6 +101,8 @@ std::vector<SampledToken> sample_rows(const Tensor& logits, std::span<const Samp
     const SampleResult& p = picked[r];
     if (p.nan_token != UINT32_MAX) fail_nan_logit(int64_t(r), p.nan_token);
     if (p.all_masked) fail_all_masked(int64_t(r));
+    if (p.infinite_score != 0)
+      fail_infinite_score(int64_t(r), p.token, p.infinite_score > 0 ? INFINITY : -INFINITY);
     out[r].token_id = p.token;
     if (rows[r].top_logprobs < 0) continue;
     TokenLogprobs& lp = out[r].logprobs.emplace();

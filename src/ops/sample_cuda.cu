@@ -174,8 +174,9 @@ __global__ void __launch_bounds__(kPickThreads)
   const uint64_t* keys = sorted_keys + r * vocab;
   const int32_t* ids = sorted_ids + r * vocab;
   SampleResult& out = results[r];
+  if (threadIdx.x == 0) out.all_masked = 0, out.infinite_score = 0;
   if (row.greedy) {  // the first maximum of the penalised logits; all -inf: token 0, as the CPU
-    if (threadIdx.x == 0) out.token = ids[0], out.all_masked = 0;
+    if (threadIdx.x == 0) out.token = ids[0];
     return;
   }
   // Every filter keeps a prefix of the sorted row; every thread finds the same bounds (broadcast
@@ -187,6 +188,10 @@ __global__ void __launch_bounds__(kPickThreads)
     return;
   }
   const float max = key_score(keys[0]);
+  if (isinf(max)) {  // exp(s − max) would be NaN: the CPU refuses such a row
+    if (threadIdx.x == 0) out.token = ids[0], out.infinite_score = max > 0 ? 1 : -1;
+    return;
+  }
   int64_t top_k_end = kept;  // top-k keeps every token tied with the k-th score
   if (row.top_k > 0 && row.top_k < kept) {
     const uint32_t kth = uint32_t(keys[row.top_k - 1]);
@@ -205,7 +210,7 @@ __global__ void __launch_bounds__(kPickThreads)
   // rounding leaves u past the end, as the CPU's walk.
   const double total = total_mass(keys, end, max, shared);
   const int64_t pick = first_reaching(keys, end, max, total, row.uniform, false, shared);
-  if (threadIdx.x == 0) out.token = ids[pick < end ? pick : end - 1], out.all_masked = 0;
+  if (threadIdx.x == 0) out.token = ids[pick < end ? pick : end - 1];
 }
 
 __global__ void __launch_bounds__(kPickThreads)

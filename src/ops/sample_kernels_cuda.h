@@ -36,6 +36,9 @@ struct SampleResult {
   uint32_t nan_token;  // the first NaN logit's token, or UINT32_MAX
   int32_t token;       // the pick
   int32_t all_masked;  // a sampled row whose every logit is -inf (its token is meaningless)
+  // A sampled row whose highest tempered score is +inf (1) or -inf (-1), else 0; token: the first
+  // such score's. No distribution exists.
+  int32_t infinite_score;
   int32_t top_count;
   double chosen_logprob;
   int32_t top_ids[kSampleMaxTopLogprobs];

@@ -218,6 +218,26 @@ TEST(SampleRows, NanAndFullyMaskedRowsAreErrorsNamingTheFirstSuchRow) {
   EXPECT_EQ(error_of(masked, penalised), "sample_rows: row 1: every token was masked out");
 }
 
+TEST(SampleRows, AnInfiniteTopScoreIsAnErrorForSampledRowsOnly) {
+  // A +inf logit: nothing to draw from (exp(s - max) is NaN) but a plain maximum for greedy rows.
+  const Tensor infinite = Tensor::from_vector({0, INFINITY, 1, INFINITY}, {1, 4});
+  EXPECT_EQ(error_of(infinite, {sampled(1.0, 0.5)}),
+            "sample_rows: row 0: token 1 scores +inf after temperature; no distribution to sample "
+            "from");
+  EXPECT_EQ(sample_rows(infinite, std::vector<SampleRow>{greedy()})[0].token_id, 1);
+  // Finite logits that overflow under a small temperature, upwards and (every kept one) downwards.
+  const Tensor huge = Tensor::from_vector({1e38f, 0, -INFINITY, -2e38f, -1e38f, -INFINITY}, {2, 3});
+  EXPECT_EQ(error_of(huge, {sampled(1e-3, 0.5), sampled(1.0, 0.5)}),
+            "sample_rows: row 0: token 0 scores +inf after temperature; no distribution to sample "
+            "from");
+  EXPECT_EQ(error_of(huge, {sampled(1.0, 0.5), sampled(1e-3, 0.5)}),
+            "sample_rows: row 1: token 0 scores -inf after temperature; no distribution to sample "
+            "from");
+  EXPECT_EQ(sample_rows(huge, std::vector<SampleRow>{sampled(1.0, 0.5), sampled(1.0, 0.0)})[1]
+                .token_id,
+            1);  // -1e38 ranks above -2e38 at temperature 1
+}
+
 TEST(SampleRows, BadInputIsAnInvalidArgumentNamingTheRow) {
   const Tensor logits = Tensor::from_vector({0, 1, 2, 3, 4, 5}, {2, 3});
   auto expect_invalid = [&](const std::vector<SampleRow>& rows, const std::string& part) {

@@ -247,5 +247,32 @@ TEST(SampleCudaRows, NanAndFullyMaskedRowsAreTheCpusErrors) {
   EXPECT_EQ(sample_rows(gpu(masked), mixed)[2].token_id, 0);
 }
 
+TEST(SampleCudaRows, InfiniteTopScoresAreTheCpusErrors) {
+  Tensor logits = random_logits(3, 1000, false, 0.0);
+  logits.data<float>()[1000 + 640] = INFINITY;
+  logits.data<float>()[1000 + 900] = INFINITY;
+  SampleRow sampled;
+  sampled.uniform = 0.5;
+  std::vector<SampleRow> rows(3, sampled);
+  expect_error_on_both(logits, rows,
+                       "sample_rows: row 1: token 640 scores +inf after temperature; no "
+                       "distribution to sample from");
+  rows[1].temperature = 0.0;  // greedy: the first +inf
+  expect_same_picks(logits, rows);
+  EXPECT_EQ(sample_rows(gpu(logits), rows)[1].token_id, 640);
+
+  // Every kept logit overflowing to -inf under a small temperature.
+  Tensor low = random_logits(2, 1000, false, 0.5);
+  for (int64_t i = 1000; i < 2000; ++i)
+    if (low.data<float>()[i] != -INFINITY) low.data<float>()[i] = -1e38f - float(i);
+  std::vector<SampleRow> cold(2, sampled);
+  cold[1].temperature = 1e-3;
+  int64_t first_kept = 0;
+  while (low.data<float>()[1000 + first_kept] == -INFINITY) ++first_kept;
+  expect_error_on_both(low, cold,
+                       "sample_rows: row 1: token " + std::to_string(first_kept) +
+                           " scores -inf after temperature; no distribution to sample from");
+}
+
 }  // namespace
 }  // namespace glimpse::ops
