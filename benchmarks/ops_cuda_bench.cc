@@ -422,7 +422,7 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                      return std::function<void()>(
                          [=] { ops::cuda::pixels_from_bytes(device_bytes, levels, out); });
                    }});
-  // The vision tower's norms: 1,296 rows of 1,536 (a warp per row), f32 in, bf16 out.
+  // The vision tower's norms: 1,296 rows of 1,536, f32 in, bf16 out.
   cases.push_back({"rms_norm bf16 out (vision 512²)", fmt::format("[1296, {}]", kVisionHidden),
                    1296.0 * kVisionHidden * (f + 2) + kVisionHidden * f,
                    4.0 * 1296 * kVisionHidden, false, [&fill] {

@@ -1,6 +1,5 @@
-// Row normalisations, one block (or, for many short rms_norm rows, one warp) per row: the row is
-// read from memory once (later passes hit L1/L2) and written once, so each costs 8·d bytes per row
-// (f32 out; 6·d for half out) plus the d weights shared by all rows.
+// Row normalisations, one block per row: the row is read from memory once (later passes hit L1/L2)
+// and written once, so each costs 8·d bytes per row plus the d weights shared by all rows.
 #include "ops/common_cuda.cuh"
 #include "ops/half_cuda.cuh"
 #include "ops/kernels_cuda.h"
@@ -81,66 +80,12 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
-// Many short rows (the vision tower: 1,296 rows of 1,536): a warp per row, its kPerLane float4 a
-// lane in registers, summed by shuffles alone (no shared memory, no block barrier), 8 rows a
-// block. A block per row would leave each SM a few barriers-bound blocks of a few hundred threads.
-constexpr int kWarpRowsPerBlock = 8;
-constexpr int64_t kWarpRowsMinRows = 256;
-
-template <int kPerLane, typename Out>
-__global__ void __launch_bounds__(32 * kWarpRowsPerBlock)
-    rms_norm_warp_kernel(const float4* __restrict__ x, const float4* __restrict__ weight,
-                         Out* __restrict__ y, int64_t rows, int quads, float eps) {
-  const int64_t row = int64_t(blockIdx.x) * kWarpRowsPerBlock + threadIdx.x / 32;
-  if (row >= rows) return;
-  const int lane = int(threadIdx.x % 32);
-  const float4* from = x + row * quads;
-  float4 v[kPerLane];
-  float sum_sq = 0.0f;
-#pragma unroll
-  for (int k = 0; k < kPerLane; ++k) {
-    const int i = lane + 32 * k;
-    if (i >= quads) continue;
-    v[k] = from[i];
-    sum_sq += v[k].x * v[k].x + v[k].y * v[k].y + v[k].z * v[k].z + v[k].w * v[k].w;
-  }
-#pragma unroll
-  for (int offset = 16; offset > 0; offset /= 2)
-    sum_sq += __shfl_xor_sync(0xffffffffu, sum_sq, offset);
-  const float inv_rms = 1.0f / sqrtf(sum_sq / float(4 * quads) + eps);
-#pragma unroll
-  for (int k = 0; k < kPerLane; ++k) {
-    const int i = lane + 32 * k;
-    if (i >= quads) continue;
-    const float4 w = weight[i];
-    store4(y + 4 * (row * quads + i), make_float4(w.x * (v[k].x * inv_rms), w.y * (v[k].y * inv_rms),
-                                                  w.z * (v[k].z * inv_rms), w.w * (v[k].w * inv_rms)));
-  }
-}
-
 template <typename Out>
 void launch_rms_norm(const float* x, const float* weight, Out* y, int64_t rows, int d, float eps) {
   const int quads = d / 4;
   // 16-byte rows of x and weight; the output rows need 16 (f32) or 8 bytes (half).
-  const bool vec = d % 4 == 0 && aligned16(x, weight) &&
-                   reinterpret_cast<uintptr_t>(y) % (4 * sizeof(Out)) == 0;
-  if (vec && rows >= kWarpRowsMinRows && quads <= 32 * 16) {
-    const auto* x4 = reinterpret_cast<const float4*>(x);
-    const auto* w4 = reinterpret_cast<const float4*>(weight);
-    const auto blocks = unsigned((rows + kWarpRowsPerBlock - 1) / kWarpRowsPerBlock);
-    constexpr int kBlock = 32 * kWarpRowsPerBlock;
-    const int per_lane = (quads + 31) / 32;
-    if (per_lane <= 4)
-      rms_norm_warp_kernel<4, Out><<<blocks, kBlock>>>(x4, w4, y, rows, quads, eps);
-    else if (per_lane <= 8)
-      rms_norm_warp_kernel<8, Out><<<blocks, kBlock>>>(x4, w4, y, rows, quads, eps);
-    else if (per_lane <= 12)
-      rms_norm_warp_kernel<12, Out><<<blocks, kBlock>>>(x4, w4, y, rows, quads, eps);
-    else
-      rms_norm_warp_kernel<16, Out><<<blocks, kBlock>>>(x4, w4, y, rows, quads, eps);
-    return;
-  }
-  if (vec && quads <= 4 * 1024) {
+  if (d % 4 == 0 && quads <= 4 * 1024 && aligned16(x, weight) &&
+      reinterpret_cast<uintptr_t>(y) % (4 * sizeof(Out)) == 0) {
     const int per_thread = (quads + 1023) / 1024;
     const int threads = ((quads + per_thread - 1) / per_thread + 31) / 32 * 32;
     const auto* x4 = reinterpret_cast<const float4*>(x);

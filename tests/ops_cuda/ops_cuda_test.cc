@@ -136,11 +136,9 @@ INSTANTIATE_TEST_SUITE_P(
 // --- norms, element-wise, rotary, softmax ------------------------------------------------------
 
 TEST(NormsCuda, RmsNormMatchesCpu) {
-  // A block per row (few rows, long rows, unaligned widths) and a warp per row (≥ 256 rows of at
-  // most 2,048: 1, 5, 12 and 16 float4 a lane).
+  // Few and many rows, long rows, unaligned widths.
   for (const Shape& shape : {Shape{3, 4096}, Shape{5, 37}, Shape{1, 1536}, Shape{2, 3, 64},
-                             Shape{300, 64}, Shape{256, 520}, Shape{1296, 1536}, Shape{257, 2048},
-                             Shape{300, 2052}}) {
+                             Shape{300, 64}, Shape{1296, 1536}, Shape{300, 2052}}) {
     const Tensor x = random_host(shape, 3.0f), weight = random_host({shape.back()});
     poison_outputs(shape);
     expect_close(rms_norm(gpu(x), gpu(weight), 1e-5f), cpu::rms_norm(x, weight, 1e-5f),

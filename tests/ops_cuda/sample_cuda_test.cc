@@ -114,6 +114,14 @@ void poison_sample_buffers(int64_t rows, int64_t logprob_rows, int64_t vocab) {
   poison_outputs(size_t(rows) * sizeof(cuda_kernels::SampleResult));
 }
 
+// Within kLogprobTolerance; a masked token's -inf must be -inf (their difference is NaN).
+void expect_logprob(double got, double expected) {
+  if (std::isinf(expected))
+    EXPECT_EQ(got, expected);
+  else
+    EXPECT_NEAR(got, expected, kLogprobTolerance);
+}
+
 void expect_same_picks(const Tensor& logits, const std::vector<SampleRow>& rows) {
   SCOPED_TRACE(::testing::Message() << "seed " << run_seed() << " (GLIMPSE_SEED replays it)");
   const auto expected = cpu::sample_rows(logits, rows);
@@ -129,11 +137,12 @@ void expect_same_picks(const Tensor& logits, const std::vector<SampleRow>& rows)
     if (!expected[r].logprobs) continue;
     const TokenLogprobs &g = *got[r].logprobs, &e = *expected[r].logprobs;
     EXPECT_EQ(g.chosen.token_id, e.chosen.token_id);
-    EXPECT_NEAR(g.chosen.logprob, e.chosen.logprob, kLogprobTolerance);
+    expect_logprob(g.chosen.logprob, e.chosen.logprob);
     ASSERT_EQ(g.top.size(), e.top.size());
     for (size_t k = 0; k < e.top.size(); ++k) {
-      EXPECT_EQ(g.top[k].token_id, e.top[k].token_id) << "alternative " << k;
-      EXPECT_NEAR(g.top[k].logprob, e.top[k].logprob, kLogprobTolerance) << "alternative " << k;
+      SCOPED_TRACE(::testing::Message() << "alternative " << k);
+      EXPECT_EQ(g.top[k].token_id, e.top[k].token_id);
+      expect_logprob(g.top[k].logprob, e.top[k].logprob);
     }
   }
 }
