@@ -79,12 +79,13 @@ void BM_Decode1080p(benchmark::State& state) {
 void BM_Preprocess1080p(benchmark::State& state) {
   const RgbImage image = decode_image(test_jpeg(), {});
   const ImageProcessorConfig config = glm46v_config();
+  const auto form = PixelForm(state.range(0));
   PreparedImage prepared;
   for (auto _ : state) {
-    prepared = preprocess_image(image, config);
-    benchmark::DoNotOptimize(prepared.pixel_values.raw_data());
+    prepared = preprocess_image(image, config, form);
+    benchmark::DoNotOptimize(prepared.patches());
   }
-  state.counters["patches"] = double(prepared.pixel_values.size(0));
+  state.counters["patches"] = double(prepared.patches());
 }
 
 // The preprocessing with each vector level this CPU has (0 scalar, 1 AVX2, 2 AVX-512): the same
@@ -108,7 +109,12 @@ void BM_Preprocess1080pLevel(benchmark::State& state) {
 
 BENCHMARK(BM_DecodeAndPreprocess1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Decode1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_Preprocess1080p)->Unit(benchmark::kMillisecond)->UseRealTime();
+// form: 0 the f32 rows (what a CPU model reads), 1 the 8-bit samples (a GPU model), 2 both.
+BENCHMARK(BM_Preprocess1080p)
+    ->ArgName("form")
+    ->DenseRange(0, 2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_Preprocess1080pLevel)
     ->ArgName("simd")
     ->DenseRange(0, 2)

@@ -23,6 +23,7 @@ InProcessBackend::InProcessBackend(const std::string& model_dir, RequestShape sh
   const auto start = Clock::now();
   model_ = model::Glm4vModel::load(model_dir, setup_.load);
   load_ms_ = ms_between(start, Clock::now());
+  prompts_.set_pixel_form(engine::pixel_form_for(*model_));
   params_.sampling = engine::default_sampling(model_->config().generation);
   if (shape_.temperature) params_.sampling.temperature = *shape_.temperature;
   if (shape_.top_p) params_.sampling.top_p = *shape_.top_p;

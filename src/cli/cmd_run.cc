@@ -140,8 +140,9 @@ int run(const RunOptions& o) {
   if (o.no_think) request.template_kwargs["enable_thinking"] = false;
 
   const auto load_start = std::chrono::steady_clock::now();
-  const io::PromptBuilder prompts(o.model);
+  io::PromptBuilder prompts(o.model);
   const auto model = model::Glm4vModel::load(o.model, load_options(o.device));
+  prompts.set_pixel_form(engine::pixel_form_for(*model));
   const double load_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start)
           .count();

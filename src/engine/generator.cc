@@ -39,6 +39,10 @@ SamplingParams default_sampling(const model::GenerationDefaults& defaults) {
   return params;
 }
 
+io::PixelForm pixel_form_for(const model::Glm4vModel& model) {
+  return model.device() == Device::kCUDA ? io::PixelForm::kSamples : io::PixelForm::kRows;
+}
+
 Generator::Generator(const model::Glm4vModel& model, const io::PromptBuilder& prompts)
     : model_(&model), prompts_(&prompts) {
   const auto& config = model.config();

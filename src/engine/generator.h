@@ -41,6 +41,10 @@ using TokenCallback = std::function<void(const TokenEvent&)>;
 // transformers' defaults (1.0 / 1.0 / 50) for those it leaves out.
 SamplingParams default_sampling(const model::GenerationDefaults& defaults);
 
+// The pixel form `model` reads (io::PromptBuilder::set_pixel_form): the 8-bit samples on the GPU,
+// which uploads them as they are, the f32 rows on the CPU.
+io::PixelForm pixel_form_for(const model::Glm4vModel& model);
+
 class Generator {
  public:
   // Both must outlive the generator; they must come from the same model directory.

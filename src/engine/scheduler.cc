@@ -311,12 +311,12 @@ void Scheduler::encode_images(std::span<Sequence* const> seqs) {
     int64_t patches = 0;
     size_t last = first;
     while (last < missing.size() &&
-           (inputs.empty() || patches + missing[last].image->pixel_values.size(0) <=
-                                  kMaxPatchesPerVisionCall)) {
+           (inputs.empty() ||
+            patches + missing[last].image->patches() <= kMaxPatchesPerVisionCall)) {
       const io::PreparedImage& image = *missing[last].image;
       inputs.push_back(
           {image.pixel_values, missing[last].grid, image.pixel_bytes, image.pixel_levels});
-      patches += missing[last].image->pixel_values.size(0);
+      patches += image.patches();
       ++last;
     }
     const Tensor fresh = model_.encode_images(inputs);

@@ -153,11 +153,12 @@ class PixelBufferPool {
 // row-major, patches row-major inside a window; within a patch channel, then the temporal copies,
 // then rows and columns. The resize hands over planar rows straight into a band of merge windows
 // (merge * patch rows); each band's patches are a contiguous stretch of the output, written
-// front to back.
+// front to back. Either output may be left undefined (PixelForm): the rows (`out`) or the 8-bit
+// samples (`bytes`).
 class PatchWriter final : public PlanarRowSink {
  public:
-  PatchWriter(const ImageProcessorConfig& config, int64_t width, Tensor& out, Tensor& bytes,
-              ImageSimd simd)
+  PatchWriter(const ImageProcessorConfig& config, int64_t width, const Tensor& out,
+              const Tensor& bytes, ImageSimd simd)
       : table_(normalisation_table(config)),
         patch_(config.patch_size),
         merge_(config.merge_size),
@@ -167,10 +168,10 @@ class PatchWriter final : public PlanarRowSink {
         // room past each plane for the 16-byte loads of a patch row's last samples
         plane_stride_(size_t(width + 64) / 64 * 64),
         band_bytes_(size_t(band_rows_) * 3 * plane_stride_),
-        out_(out.data<float>()),
-        bytes_(bytes.data<uint8_t>()) {
+        out_(out.defined() ? out.data<float>() : nullptr),
+        bytes_(bytes.defined() ? bytes.data<uint8_t>() : nullptr) {
 #ifdef __x86_64__
-    if (simd == ImageSimd::kAvx512) setup_vector_path(config, out);
+    if (simd == ImageSimd::kAvx512 && out_) setup_vector_path(config, out);
 #else
     (void)simd;
 #endif
@@ -188,7 +189,8 @@ class PatchWriter final : public PlanarRowSink {
   void row_done(int32_t y) override {
     const int64_t index = y / band_rows_, row = y % band_rows_;
     const bool last = row == band_rows_ - 1;
-    if (last) write_bytes(band(index), index);
+    if (last && bytes_) write_bytes(band(index), index);
+    if (!out_) return;
 #ifdef __x86_64__
     if (vector_path()) {
       // The previous band is written out a slice per row of this one, so that the stores to
@@ -564,7 +566,8 @@ ResizedSize smart_resize(int64_t height, int64_t width, const ImageProcessorConf
   return {h_bar, w_bar};
 }
 
-PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig& config) {
+PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig& config,
+                               PixelForm form) {
   if (image.width <= 0 || image.height <= 0 ||
       image.pixels.size() != size_t(image.width) * image.height * 3)
     fail(ErrorKind::kInvalidArgument, "image: {}x{} with {} bytes is not an RGB8 image",
@@ -583,12 +586,16 @@ PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig
   out.w = size.width / patch;
   out.num_tokens = out.t * out.h * out.w / (merge * merge);
   const int64_t patch_dim = 3 * config.temporal_patch_size * patch * patch;
-  out.pixel_values = PixelBufferPool::instance().tensor({out.h * out.w, patch_dim});
-  out.pixel_bytes = PixelBufferPool::instance().tensor({out.h * out.w, 3 * patch * patch}, DType::kU8);
-  const auto table = normalisation_table(config);
-  out.pixel_levels = Tensor::empty({3, 256}, DType::kF32);
-  for (int c = 0; c < 3; ++c)
-    std::copy(table[c].begin(), table[c].end(), out.pixel_levels.data<float>() + c * 256);
+  if (form != PixelForm::kSamples)
+    out.pixel_values = PixelBufferPool::instance().tensor({out.h * out.w, patch_dim});
+  if (form != PixelForm::kRows) {
+    out.pixel_bytes =
+        PixelBufferPool::instance().tensor({out.h * out.w, 3 * patch * patch}, DType::kU8);
+    const auto table = normalisation_table(config);
+    out.pixel_levels = Tensor::empty({3, 256}, DType::kF32);
+    for (int c = 0; c < 3; ++c)
+      std::copy(table[c].begin(), table[c].end(), out.pixel_levels.data<float>() + c * 256);
+  }
   PatchWriter writer(config, size.width, out.pixel_values, out.pixel_bytes, image_simd());
   resize_bicubic_planar(image, int32_t(size.width), int32_t(size.height), config.pass_order,
                         writer.plane_stride(), writer);

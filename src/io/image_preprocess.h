@@ -51,21 +51,30 @@ struct ResizedSize {
 // it. Throws Error(kInvalidArgument) for aspect ratios over 200, as the reference raises.
 ResizedSize smart_resize(int64_t height, int64_t width, const ImageProcessorConfig& config);
 
+// Which forms of an image's pixels preprocessing keeps (PreparedImage): the f32 patch rows, what
+// the processor returns and a CPU model reads; the 8-bit samples and their level table, which a
+// GPU model uploads instead (an eighth of the bytes; ops/pixels.h builds the rows there); or both.
+enum class PixelForm { kRows, kSamples, kRowsAndSamples };
+
 struct PreparedImage {
-  Tensor pixel_values;          // f32 [t*h*w, 3*temporal*patch*patch], the reference's patch order
+  // f32 [t*h*w, 3*temporal*patch*patch], the reference's patch order (undefined in kSamples form)
+  Tensor pixel_values;
   // The same image as its resized 8-bit samples, one temporal copy (u8 [t*h*w, 3*patch*patch]:
   // each patch's channels, rows, columns), and each channel's normalised value of every level
   // (f32 [3, 256]): pixel_values[r][(c*temporal + k)*patch² + i] = levels[c][bytes[r][c*patch² + i]]
-  // for every copy k. The GPU uploads these (ops/pixels.h) instead of the rows.
+  // for every copy k. Undefined in kRows form.
   Tensor pixel_bytes;
   Tensor pixel_levels;
   int64_t t = 0, h = 0, w = 0;  // grid (patches per axis before merge) = image_grid_thw
   int64_t num_tokens = 0;       // t*h*w / merge^2
   std::string content_hash;     // SHA-256 (hex) of the encoded bytes, for embedding caches
+
+  int64_t patches() const { return t * h * w; }
 };
 
 // Resizes, normalises and patchifies. content_hash is left empty (the caller knows the bytes).
-PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig& config);
+PreparedImage preprocess_image(const RgbImage& image, const ImageProcessorConfig& config,
+                               PixelForm form = PixelForm::kRowsAndSamples);
 
 // Lowercase hex SHA-256 of `bytes` (OpenSSL).
 std::string sha256_hex(std::span<const uint8_t> bytes);

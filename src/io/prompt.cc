@@ -49,7 +49,8 @@ PreparedImage PromptBuilder::prepare_image(std::span<const uint8_t> encoded) con
 
 PreparedImage PromptBuilder::prepare_image(std::span<const uint8_t> encoded,
                                            const ImageLimits& limits) const {
-  PreparedImage prepared = preprocess_image(decode_image(encoded, limits), image_config_);
+  PreparedImage prepared =
+      preprocess_image(decode_image(encoded, limits), image_config_, pixel_form_);
   prepared.content_hash = sha256_hex(encoded);
   return prepared;
 }

@@ -57,6 +57,10 @@ class PromptBuilder {
   const Tokenizer& tokenizer() const;
   const ChatTemplate& chat_template() const;
   const ImageProcessorConfig& image_config() const { return image_config_; }
+  // The pixel forms prepare_image keeps (default: rows and samples). Set once, before the builder
+  // is shared: a model's callers keep only what it reads (engine::pixel_form_for).
+  void set_pixel_form(PixelForm form) { pixel_form_ = form; }
+  PixelForm pixel_form() const { return pixel_form_; }
   int32_t image_token_id() const { return image_token_id_; }
 
  private:
@@ -67,6 +71,7 @@ class PromptBuilder {
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<ChatTemplate> template_;
   ImageProcessorConfig image_config_;
+  PixelForm pixel_form_ = PixelForm::kRowsAndSamples;
   int32_t image_token_id_ = -1;
 };
 

@@ -22,9 +22,9 @@ struct ImageGrid {
 };
 
 // pixel_values: f32 [t*h*w, in_channels*temporal_patch*patch*patch], exactly as the processor
-// emits. pixel_bytes and pixel_levels, when defined (glimpse's own preprocessing,
-// io::PreparedImage), are the same rows as 8-bit samples and a level table (ops/pixels.h): a GPU
-// tower uploads those instead, an eighth of the bytes.
+// emits. pixel_bytes and pixel_levels (glimpse's own preprocessing, io::PreparedImage) are the
+// same rows as 8-bit samples and a level table (ops/pixels.h): a GPU tower uploads those instead,
+// an eighth of the bytes. Either form may be absent (io::PixelForm), not both.
 struct ImageInput {
   Tensor pixel_values;
   ImageGrid grid;

@@ -88,36 +88,41 @@ VisionTower::VisionTower(const ModelWeights& weights, const VisionConfig& config
   merger_down_ = place.matrix(weights.get(p + "merger.down_proj.weight"));
 }
 
+void VisionTower::check_pixels(const ImageInput& image, size_t index, int64_t patches) const {
+  const int64_t channel_values = config_.in_channels * config_.patch_size * config_.patch_size;
+  const int64_t patch_values = channel_values * config_.temporal_patch_size;
+  const Tensor &rows = image.pixel_values, &bytes = image.pixel_bytes;
+  if (!rows.defined() && !bytes.defined())
+    fail(ErrorKind::kInvalidArgument, "image {}: neither pixel_values nor pixel_bytes is given",
+         index);
+  if (rows.defined() && (rows.dtype() != DType::kF32 || rows.dim() != 2 ||
+                         rows.size(0) != patches || rows.size(1) != patch_values))
+    fail(ErrorKind::kInvalidArgument,
+         "image {}: pixel_values must be F32 [{}, {}] for its grid, got {} {}", index, patches,
+         patch_values, dtype_name(rows.dtype()), shape_string(rows.shape()));
+  const Tensor& levels = image.pixel_levels;
+  if (bytes.defined() &&
+      (bytes.dtype() != DType::kU8 || bytes.dim() != 2 || bytes.size(0) != patches ||
+       bytes.size(1) != channel_values || !levels.defined() || levels.dtype() != DType::kF32 ||
+       levels.shape() != Shape{config_.in_channels, 256}))
+    fail(ErrorKind::kInvalidArgument,
+         "image {}: pixel_bytes must be U8 [{}, {}] with pixel_levels F32 [{}, 256], got {} {}",
+         index, patches, channel_values, config_.in_channels, dtype_name(bytes.dtype()),
+         shape_string(bytes.shape()));
+}
+
 VisionTower::PatchLayout VisionTower::layout(const std::vector<ImageInput>& images) const {
   const int64_t m = config_.spatial_merge_size;
-  const int64_t patch_values =
-      config_.in_channels * config_.temporal_patch_size * config_.patch_size * config_.patch_size;
   PatchLayout layout;
   layout.cu_seqlens.push_back(0);
   std::vector<float> points;
   for (size_t i = 0; i < images.size(); ++i) {
     const ImageGrid& g = images[i].grid;
-    const Tensor& pixels = images[i].pixel_values;
     if (g.t < 1 || g.h < m || g.w < m || g.h % m != 0 || g.w % m != 0)
       fail(ErrorKind::kInvalidArgument,
            "image {}: grid {}x{}x{} must be positive with h and w multiples of {}", i, g.t, g.h,
            g.w, m);
-    if (pixels.dtype() != DType::kF32 || pixels.dim() != 2 || pixels.size(0) != g.t * g.h * g.w ||
-        pixels.size(1) != patch_values)
-      fail(ErrorKind::kInvalidArgument,
-           "image {}: pixel_values must be F32 [{}, {}] for grid {}x{}x{}, got {} {}", i,
-           g.t * g.h * g.w, patch_values, g.t, g.h, g.w, dtype_name(pixels.dtype()),
-           shape_string(pixels.shape()));
-    const Tensor& bytes = images[i].pixel_bytes;
-    const int64_t channel_values = patch_values / config_.temporal_patch_size;
-    if (bytes.defined() &&
-        (bytes.dtype() != DType::kU8 || bytes.dim() != 2 || bytes.size(0) != pixels.size(0) ||
-         bytes.size(1) != channel_values || !images[i].pixel_levels.defined() ||
-         images[i].pixel_levels.shape() != Shape{config_.in_channels, 256}))
-      fail(ErrorKind::kInvalidArgument,
-           "image {}: pixel_bytes must be U8 [{}, {}] with pixel_levels F32 [{}, 256], got {} {}",
-           i, pixels.size(0), channel_values, config_.in_channels, dtype_name(bytes.dtype()),
-           shape_string(bytes.shape()));
+    check_pixels(images[i], i, g.t * g.h * g.w);
     for (int64_t t = 0; t < g.t; ++t) {
       for (int64_t bh = 0; bh < g.h / m; ++bh)
         for (int64_t bw = 0; bw < g.w / m; ++bw)
@@ -169,24 +174,31 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
   const int64_t patch_values = patch_weight_.size(1);
   // On the GPU the pixels go up in between_: as 8-bit samples the GPU turns into rows where the
   // preprocessing kept them (an eighth of the bytes), else rounded on the host as the patch GEMM
-  // would round them (half the bytes). The upload is profiled like an op (GLIMPSE_PROFILE_OPS).
+  // would round them (half the bytes). The CPU reads the rows, or builds them from the samples.
+  // The upload is profiled like an op (GLIMPSE_PROFILE_OPS).
   Tensor pixels;
-  if (device_ == Device::kCPU && images.size() == 1) {
+  if (device_ == Device::kCPU && images.size() == 1 && images[0].pixel_values.defined()) {
     pixels = images[0].pixel_values;
   } else {
     std::optional<ops::OpTimer> upload_timer;
-    if (device_ == Device::kCUDA) upload_timer.emplace("upload_pixels", images[0].pixel_values);
+    if (device_ == Device::kCUDA)
+      upload_timer.emplace("upload_pixels", images[0].pixel_bytes.defined()
+                                                ? images[0].pixel_bytes
+                                                : images[0].pixel_values);
     pixels = Tensor::empty({total, patch_values}, between_, device_);
     for (int64_t row = 0; const ImageInput& image : images) {
-      const Tensor rows = pixels.slice_rows(row, row + image.pixel_values.size(0));
-      if (device_ == Device::kCUDA && image.pixel_bytes.defined())
+      const int64_t count = image.grid.t * image.grid.h * image.grid.w;
+      const Tensor rows = pixels.slice_rows(row, row + count);
+      const bool from_samples =
+          image.pixel_bytes.defined() && (device_ == Device::kCUDA || !image.pixel_values.defined());
+      if (from_samples)
         ops::pixels_from_bytes(to_device(image.pixel_bytes, device_),
                                to_device(image.pixel_levels, device_), rows);
       else if (device_ == Device::kCUDA)
         upload_rounded(rows, image.pixel_values);
       else
         copy_into(rows, image.pixel_values);
-      row += image.pixel_values.size(0);
+      row += count;
     }
   }
 

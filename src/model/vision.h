@@ -42,6 +42,9 @@ class VisionTower {
     Tensor position_points;           // f32 [patches, 2]: grid_sample (x, y) of each patch
   };
   PatchLayout layout(const std::vector<ImageInput>& images) const;
+  // Throws Error(kInvalidArgument) naming image `index` unless it has f32 rows, 8-bit samples with
+  // their levels, or both, of `patches` rows in the shapes this tower reads.
+  void check_pixels(const ImageInput& image, size_t index, int64_t patches) const;
   // cos and sin of the 2-D rotary angles, f32 [patches, head_dim / 2] each.
   ops::RotaryTables rotary_tables(const PatchLayout& layout) const;
   // x += proj(attention(norm1(x))), one block's attention half.

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "engine/completion_json.h"
+#include "engine/generator.h"
 #include "io/tokenizer.h"
 #include "server/api_error.h"
 
@@ -123,6 +124,7 @@ Service::~Service() = default;
 void Service::load() {
   model_ = model::Glm4vModel::load(options_.model_dir, options_.load);
   prompts_ = std::make_unique<io::PromptBuilder>(options_.model_dir);
+  prompts_->set_pixel_form(engine::pixel_form_for(*model_));
   scheduler_ =
       std::make_unique<engine::Scheduler>(*model_, prompts_->tokenizer(), options_.scheduler);
   ready_ = true;

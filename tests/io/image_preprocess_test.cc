@@ -273,6 +273,33 @@ TEST(PreprocessImage, OutputIsBitIdenticalToTheRecordedDigests) {
   set_image_simd(best_image_simd());
 }
 
+// Each pixel form keeps what it names, with the same values as the form that keeps both.
+TEST(PreprocessImage, PixelFormsKeepTheSameValues) {
+  ImageProcessorConfig config;
+  config.max_pixels = 2 * 200000;
+  for (const auto& [width, height] : {std::pair{517, 333}, std::pair{1203, 801}}) {
+    const RgbImage image = synthetic_image(width, height, 11);
+    const PreparedImage both = preprocess_image(image, config, PixelForm::kRowsAndSamples);
+    const PreparedImage rows = preprocess_image(image, config, PixelForm::kRows);
+    const PreparedImage samples = preprocess_image(image, config, PixelForm::kSamples);
+    ASSERT_TRUE(both.pixel_values.defined() && both.pixel_bytes.defined());
+    EXPECT_FALSE(rows.pixel_bytes.defined() || rows.pixel_levels.defined());
+    EXPECT_FALSE(samples.pixel_values.defined());
+    ASSERT_TRUE(rows.pixel_values.defined() && samples.pixel_bytes.defined());
+    EXPECT_EQ(std::memcmp(rows.pixel_values.raw_data(), both.pixel_values.raw_data(),
+                          both.pixel_values.nbytes()),
+              0);
+    EXPECT_EQ(std::memcmp(samples.pixel_bytes.raw_data(), both.pixel_bytes.raw_data(),
+                          both.pixel_bytes.nbytes()),
+              0);
+    EXPECT_EQ(std::memcmp(samples.pixel_levels.raw_data(), both.pixel_levels.raw_data(),
+                          both.pixel_levels.nbytes()),
+              0);
+    EXPECT_EQ(samples.patches(), both.pixel_values.size(0));
+    EXPECT_EQ(samples.num_tokens, both.num_tokens);
+  }
+}
+
 TEST(Sha256, KnownDigest) {
   const std::string abc = "abc";
   EXPECT_EQ(sha256_hex({reinterpret_cast<const uint8_t*>(abc.data()), abc.size()}),

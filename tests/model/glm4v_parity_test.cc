@@ -4,12 +4,15 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <random>
 
 #include "core/npy.h"
 #include "model/glm4v.h"
+#include "ops/pixels.h"
 #include "golden_inputs.h"
 
 namespace glimpse::model {
@@ -198,6 +201,53 @@ TEST(Glm4vModel, BadInputsAreNamed) {
   KvCache small = model.new_cache(1);
   EXPECT_THROW(model.forward(std::vector<int32_t>{1, 2}, text.positions, nullptr, small), Error);
   EXPECT_THROW(model.encode_images({{Tensor::zeros({3, 1176}, DType::kF32), {1, 2, 2}}}), Error);
+}
+
+// Images given as 8-bit samples and a level table alone (io::PixelForm::kSamples) encode exactly
+// as their f32 rows, alone or mixed with images given as rows, in one call.
+TEST(Glm4vModel, SamplesAloneEncodeAsTheirRows) {
+  const Glm4vModel& model = golden_model("tiny-a");
+  std::mt19937 rng(5);
+  auto image = [&](ImageGrid grid) {
+    const int64_t patches = grid.t * grid.h * grid.w;
+    ImageInput in{Tensor(), grid, Tensor::empty({patches, 3 * 14 * 14}, DType::kU8),
+                  Tensor::empty({3, 256}, DType::kF32)};
+    for (int64_t i = 0; i < in.pixel_bytes.numel(); ++i)
+      in.pixel_bytes.data<uint8_t>()[i] = uint8_t(rng());
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t i = 0; i < in.pixel_levels.numel(); ++i)
+      in.pixel_levels.data<float>()[i] = normal(rng);
+    in.pixel_values = Tensor::empty({patches, 3 * 2 * 14 * 14}, DType::kF32);
+    ops::pixels_from_bytes(in.pixel_bytes, in.pixel_levels, in.pixel_values);
+    return in;
+  };
+  const ImageInput a = image({1, 4, 6}), b = image({1, 2, 2});
+  auto rows_only = [](ImageInput in) { return ImageInput{in.pixel_values, in.grid}; };
+  auto samples_only = [](ImageInput in) {
+    in.pixel_values = Tensor();
+    return in;
+  };
+  auto same = [](const Tensor& x, const Tensor& y) {
+    return x.shape() == y.shape() && std::memcmp(x.raw_data(), y.raw_data(), x.nbytes()) == 0;
+  };
+  EXPECT_TRUE(same(model.encode_images({samples_only(a)}), model.encode_images({rows_only(a)})));
+  EXPECT_TRUE(same(model.encode_images({rows_only(a), samples_only(b)}),
+                   model.encode_images({rows_only(a), rows_only(b)})));
+  EXPECT_TRUE(same(model.encode_images({a, samples_only(b)}),
+                   model.encode_images({rows_only(a), rows_only(b)})));
+
+  ImageInput neither = samples_only(a);
+  neither.pixel_bytes = Tensor();
+  EXPECT_THROW(model.encode_images({neither}), Error);
+  ImageInput short_levels = samples_only(a);
+  short_levels.pixel_levels = Tensor::empty({3, 255}, DType::kF32);
+  EXPECT_THROW(model.encode_images({short_levels}), Error);
+  ImageInput wrong_rows = samples_only(a);
+  wrong_rows.pixel_bytes = Tensor::empty({23, 3 * 14 * 14}, DType::kU8);
+  EXPECT_THROW(model.encode_images({wrong_rows}), Error);
+  ImageInput int_levels = samples_only(a);
+  int_levels.pixel_levels = Tensor::empty({3, 256}, DType::kI32);
+  EXPECT_THROW(model.encode_images({int_levels}), Error);
 }
 
 }  // namespace
