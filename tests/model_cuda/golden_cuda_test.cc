@@ -356,10 +356,11 @@ TEST_P(GoldenCudaBatch, DecodeGraphsMatchEagerSteps) {
   EXPECT_GE(stats.replayed, 3) << "eager " << stats.eager << ", captured " << stats.captured;
 }
 
-// The golden images through glimpse's own preprocessing, encoded on the GPU twice: from the f32
-// patch rows (rounded on the host, upload_rounded) and from the kept 8-bit samples
-// (ops::pixels_from_bytes on the GPU). The two must give the same patch rows and therefore the
-// same embeddings, bit for bit; every image case's images go in one call (two_images: two).
+// The golden images through glimpse's own preprocessing, encoded on the GPU from the f32 patch
+// rows (rounded on the host, upload_rounded) and from the 8-bit samples (ops::pixels_from_bytes on
+// the GPU), given with the rows and alone (io::PixelForm::kSamples). All must give the same patch
+// rows and therefore the same embeddings, bit for bit; every image case's images go in one call
+// (two_images: two).
 TEST(GoldenCudaImages, SamplesUploadEncodesLikeThePixelRows) {
   std::ifstream in(kGolden + "manifest.json");
   const nlohmann::json manifest = nlohmann::json::parse(in);
@@ -369,7 +370,7 @@ TEST(GoldenCudaImages, SamplesUploadEncodesLikeThePixelRows) {
     const std::string model_name = c.at("model");
     SCOPED_TRACE(c.at("id").get<std::string>());
     const auto config = io::ImageProcessorConfig::from_model_dir(kGolden + "models/" + model_name);
-    std::vector<ImageInput> from_rows, from_samples;
+    std::vector<ImageInput> from_rows, from_samples, samples_alone;
     for (const auto& path : c.at("images")) {
       std::ifstream file(kGolden + path.get<std::string>(), std::ios::binary);
       const std::vector<uint8_t> encoded{std::istreambuf_iterator<char>(file), {}};
@@ -378,13 +379,16 @@ TEST(GoldenCudaImages, SamplesUploadEncodesLikeThePixelRows) {
       const ImageGrid grid{image.t, image.h, image.w};
       from_rows.push_back({image.pixel_values, grid});
       from_samples.push_back({image.pixel_values, grid, image.pixel_bytes, image.pixel_levels});
+      samples_alone.push_back({Tensor(), grid, image.pixel_bytes, image.pixel_levels});
       ++images_checked;
     }
     const Glm4vModel& model = golden_model(model_name, Variant::kGpuBf16);
     const Tensor want = host_f32(model.encode_images(from_rows));
-    const Tensor got = host_f32(model.encode_images(from_samples));
-    ASSERT_EQ(got.shape(), want.shape());
-    EXPECT_EQ(std::memcmp(got.raw_data(), want.raw_data(), want.nbytes()), 0);
+    for (const auto* inputs : {&from_samples, &samples_alone}) {
+      const Tensor got = host_f32(model.encode_images(*inputs));
+      ASSERT_EQ(got.shape(), want.shape());
+      EXPECT_EQ(std::memcmp(got.raw_data(), want.raw_data(), want.nbytes()), 0);
+    }
   }
   EXPECT_GE(images_checked, 8);
 }
