@@ -28,11 +28,11 @@
 #include "ops/embedding.h"
 #include "ops/flash_attention_cuda.h"
 #include "ops/fused.h"
-#include "ops/pixels.h"
 #include "ops/grid_sample.h"
 #include "ops/linear.h"
 #include "ops/norms.h"
 #include "ops/paged_attention.h"
+#include "ops/pixels.h"
 #include "ops/rotary.h"
 #include "ops/sample.h"
 #include "ops/softmax.h"
@@ -407,25 +407,25 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
                      return std::function<void()>([=] { ops::cuda::rms_norm(x, w, 1e-5f); });
                    }});
   // A 512² image's patch rows from its 8-bit samples (two temporal copies, bf16 out).
-  cases.push_back({"pixels_from_bytes (vision 512²)", "[1296, 588] u8 → [1296, 1176] bf16",
-                   1296.0 * 588 * (1 + 2 * 2), 0.0, false, [] {
-                     std::vector<uint8_t> samples(1296 * 588);
-                     for (size_t i = 0; i < samples.size(); ++i) samples[i] = uint8_t(i * 131);
-                     Tensor bytes = Tensor::empty({1296, 588}, DType::kU8);
-                     std::copy(samples.begin(), samples.end(), bytes.data<uint8_t>());
-                     std::vector<float> table(3 * 256);
-                     for (size_t i = 0; i < table.size(); ++i) table[i] = float(i) / 256 - 1.5f;
-                     const Tensor device_bytes = to_device(bytes, Device::kCUDA);
-                     const Tensor levels =
-                         to_device(Tensor::from_vector(table, {3, 256}), Device::kCUDA);
-                     const Tensor out = Tensor::empty({1296, 1176}, DType::kBF16, Device::kCUDA);
-                     return std::function<void()>(
-                         [=] { ops::cuda::pixels_from_bytes(device_bytes, levels, out); });
-                   }});
+  cases.push_back(
+      {"pixels_from_bytes (vision 512²)", "[1296, 588] u8 → [1296, 1176] bf16",
+       1296.0 * 588 * (1 + 2 * 2), 0.0, false, [] {
+         std::vector<uint8_t> samples(1296 * 588);
+         for (size_t i = 0; i < samples.size(); ++i) samples[i] = uint8_t(i * 131);
+         Tensor bytes = Tensor::empty({1296, 588}, DType::kU8);
+         std::copy(samples.begin(), samples.end(), bytes.data<uint8_t>());
+         std::vector<float> table(3 * 256);
+         for (size_t i = 0; i < table.size(); ++i) table[i] = float(i) / 256 - 1.5f;
+         const Tensor device_bytes = to_device(bytes, Device::kCUDA);
+         const Tensor levels = to_device(Tensor::from_vector(table, {3, 256}), Device::kCUDA);
+         const Tensor out = Tensor::empty({1296, 1176}, DType::kBF16, Device::kCUDA);
+         return std::function<void()>(
+             [=] { ops::cuda::pixels_from_bytes(device_bytes, levels, out); });
+       }});
   // The vision tower's norms: 1,296 rows of 1,536, f32 in, bf16 out.
   cases.push_back({"rms_norm bf16 out (vision 512²)", fmt::format("[1296, {}]", kVisionHidden),
-                   1296.0 * kVisionHidden * (f + 2) + kVisionHidden * f,
-                   4.0 * 1296 * kVisionHidden, false, [&fill] {
+                   1296.0 * kVisionHidden * (f + 2) + kVisionHidden * f, 4.0 * 1296 * kVisionHidden,
+                   false, [&fill] {
                      const Tensor x = fill({1296, kVisionHidden}), w = fill({kVisionHidden});
                      return std::function<void()>(
                          [=] { ops::cuda::rms_norm(x, w, 1e-6f, DType::kBF16); });

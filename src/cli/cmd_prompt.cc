@@ -116,7 +116,8 @@ void print_plain(const io::Prompt& prompt) {
 
 int run(const PromptOptions& opts) {
   io::PromptBuilder builder(opts.model);
-  builder.set_pixel_form(io::PixelForm::kRows);  // what the processor returns, as --dump-pixels writes
+  // The rows: what the processor returns, and what --dump-pixels writes.
+  builder.set_pixel_form(io::PixelForm::kRows);
   io::MediaPolicy policy;
   policy.allow_local_paths = true;  // the user's own files, named in their own messages file
   policy.base_dir = std::filesystem::absolute(opts.messages).parent_path().string();

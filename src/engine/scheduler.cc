@@ -310,9 +310,8 @@ void Scheduler::encode_images(std::span<Sequence* const> seqs) {
     std::vector<model::ImageInput> inputs;
     int64_t patches = 0;
     size_t last = first;
-    while (last < missing.size() &&
-           (inputs.empty() ||
-            patches + missing[last].image->patches() <= kMaxPatchesPerVisionCall)) {
+    while (last < missing.size() && (inputs.empty() || patches + missing[last].image->patches() <=
+                                                           kMaxPatchesPerVisionCall)) {
       const io::PreparedImage& image = *missing[last].image;
       inputs.push_back(
           {image.pixel_values, missing[last].grid, image.pixel_bytes, image.pixel_levels});

@@ -61,8 +61,9 @@ struct PreparedImage {
   Tensor pixel_values;
   // The same image as its resized 8-bit samples, one temporal copy (u8 [t*h*w, 3*patch*patch]:
   // each patch's channels, rows, columns), and each channel's normalised value of every level
-  // (f32 [3, 256]): pixel_values[r][(c*temporal + k)*patch² + i] = levels[c][bytes[r][c*patch² + i]]
-  // for every copy k. Undefined in kRows form.
+  // (f32 [3, 256]). With A = patch², for every copy k:
+  //   pixel_values[r][(c*temporal + k)*A + i] = levels[c][bytes[r][c*A + i]].
+  // Undefined in kRows form.
   Tensor pixel_bytes;
   Tensor pixel_levels;
   int64_t t = 0, h = 0, w = 0;  // grid (patches per axis before merge) = image_grid_thw

@@ -60,7 +60,6 @@ class PromptBuilder {
   // The pixel forms prepare_image keeps (default: rows and samples). Set once, before the builder
   // is shared: a model's callers keep only what it reads (engine::pixel_form_for).
   void set_pixel_form(PixelForm form) { pixel_form_ = form; }
-  PixelForm pixel_form() const { return pixel_form_; }
   int32_t image_token_id() const { return image_token_id_; }
 
  private:

@@ -189,8 +189,8 @@ Tensor VisionTower::encode(const std::vector<ImageInput>& images) const {
     for (int64_t row = 0; const ImageInput& image : images) {
       const int64_t count = image.grid.t * image.grid.h * image.grid.w;
       const Tensor rows = pixels.slice_rows(row, row + count);
-      const bool from_samples =
-          image.pixel_bytes.defined() && (device_ == Device::kCUDA || !image.pixel_values.defined());
+      const bool from_samples = image.pixel_bytes.defined() &&
+                                (device_ == Device::kCUDA || !image.pixel_values.defined());
       if (from_samples)
         ops::pixels_from_bytes(to_device(image.pixel_bytes, device_),
                                to_device(image.pixel_levels, device_), rows);

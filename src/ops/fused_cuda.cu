@@ -179,8 +179,8 @@ template <typename In, typename Out>
 __global__ void split_qkv_rotary_halves8_kernel(const In* __restrict__ qkv, Out* __restrict__ q,
                                                 Out* __restrict__ k, Out* __restrict__ v,
                                                 const float* __restrict__ cos,
-                                                const float* __restrict__ sin, int64_t n,
-                                                int heads, int kv_heads, int d, int pairs) {
+                                                const float* __restrict__ sin, int64_t n, int heads,
+                                                int kv_heads, int d, int pairs) {
   const int slots = heads + 2 * kv_heads, octs = d / 8;
   const int64_t total = n * slots * octs;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
@@ -190,7 +190,7 @@ __global__ void split_qkv_rotary_halves8_kernel(const In* __restrict__ qkv, Out*
     const int slot = int(head_row % slots);
     const int64_t t = head_row / slots;
     const In* in = qkv + head_row * d;
-    Out* out = slot < heads             ? q + (t * heads + slot) * d
+    Out* out = slot < heads              ? q + (t * heads + slot) * d
                : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
                                          : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
     float x[8];

@@ -28,9 +28,10 @@ void expand(const Tensor& bytes, const Tensor& levels, const Tensor& out, Store 
 void pixels_from_bytes(const Tensor& bytes, const Tensor& levels, const Tensor& out) {
   check_pixels_from_bytes(bytes, levels, out);
   if (levels.device() != Device::kCPU || out.device() != Device::kCPU)
-    fail(ErrorKind::kInvalidArgument, "pixels_from_bytes: bytes on the CPU, levels on the {} and "
-         "out on the {}: all three must be on one device", device_name(levels.device()),
-         device_name(out.device()));
+    fail(ErrorKind::kInvalidArgument,
+         "pixels_from_bytes: bytes on the CPU, levels on the {} and "
+         "out on the {}: all three must be on one device",
+         device_name(levels.device()), device_name(out.device()));
   switch (out.dtype()) {
     case DType::kF32:
       expand(bytes, levels, out, [p = out.data<float>()](int64_t i, float v) { p[i] = v; });

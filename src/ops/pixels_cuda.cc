@@ -11,11 +11,11 @@ void pixels_from_bytes(const Tensor& bytes, const Tensor& levels, const Tensor& 
   check_on_gpu(levels, "pixels_from_bytes", "levels");
   check_on_gpu(out, "pixels_from_bytes", "out");
   const int64_t channels = levels.size(0), area = bytes.size(1) / channels;
-  check_launch(cuda_kernels::pixels_from_bytes(
-                   bytes.data<uint8_t>(), levels.data<float>(), out.raw_data(),
-                   float_type(out.dtype()), bytes.size(0), int(channels), int(area),
-                   int(out.size(1) / bytes.size(1))),
-               "pixels_from_bytes");
+  check_launch(
+      cuda_kernels::pixels_from_bytes(bytes.data<uint8_t>(), levels.data<float>(), out.raw_data(),
+                                      float_type(out.dtype()), bytes.size(0), int(channels),
+                                      int(area), int(out.size(1) / bytes.size(1))),
+      "pixels_from_bytes");
 }
 
 }  // namespace glimpse::ops::cuda

@@ -110,8 +110,8 @@ std::vector<SampledToken> sample_rows(const Tensor& logits, std::span<const Samp
 
 // logits: f32 [rows, vocab], rows.size() of them. Returns, on the host, each row's token (and its
 // logprobs when asked). A row holding NaN throws Error(kInternal) naming the row and token; so does
-// a sampled (not greedy) row whose every logit is -inf, or whose highest tempered score is ±inf. Greedy rows take the first maximum of the
-// penalised logits (token 0 when all are -inf).
+// a sampled (not greedy) row whose every logit is -inf, or whose highest tempered score is ±inf.
+// Greedy rows take the first maximum of the penalised logits (token 0 when all are -inf).
 inline std::vector<SampledToken> sample_rows(const Tensor& logits,
                                              std::span<const SampleRow> rows) {
   GLIMPSE_OPS_DISPATCH(logits, sample_rows, logits, rows);

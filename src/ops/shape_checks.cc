@@ -78,17 +78,15 @@ void check_grid_sample_shapes(const Tensor& map, const Tensor& points) {
 void check_pixels_from_bytes(const Tensor& bytes, const Tensor& levels, const Tensor& out) {
   if (!bytes.defined() || !levels.defined() || !out.defined())
     fail(ErrorKind::kInvalidArgument, "pixels_from_bytes: a tensor is undefined");
-  if (bytes.dtype() != DType::kU8 || levels.dtype() != DType::kF32 ||
-      !is_float_weight(out.dtype()))
+  if (bytes.dtype() != DType::kU8 || levels.dtype() != DType::kF32 || !is_float_weight(out.dtype()))
     fail(ErrorKind::kInvalidArgument,
          "pixels_from_bytes: bytes U8, levels F32 and out F32, BF16 or F16 expected, got {}, {} "
          "and {}",
          dtype_name(bytes.dtype()), dtype_name(levels.dtype()), dtype_name(out.dtype()));
-  const bool shapes_fit = bytes.dim() == 2 && levels.dim() == 2 && out.dim() == 2 &&
-                          levels.size(0) > 0 && levels.size(1) == 256 &&
-                          bytes.size(1) % levels.size(0) == 0 && bytes.size(1) > 0 &&
-                          out.size(0) == bytes.size(0) && out.size(1) % bytes.size(1) == 0 &&
-                          out.size(1) > 0;
+  const bool shapes_fit =
+      bytes.dim() == 2 && levels.dim() == 2 && out.dim() == 2 && levels.size(0) > 0 &&
+      levels.size(1) == 256 && bytes.size(1) % levels.size(0) == 0 && bytes.size(1) > 0 &&
+      out.size(0) == bytes.size(0) && out.size(1) % bytes.size(1) == 0 && out.size(1) > 0;
   if (!shapes_fit)
     fail(ErrorKind::kInvalidArgument,
          "pixels_from_bytes: bytes {} must be [rows, channels * area], levels {} [channels, 256] "

@@ -264,9 +264,9 @@ TEST(PreprocessImage, OutputIsBitIdenticalToTheRecordedDigests) {
       // The kept 8-bit samples and level table rebuild every value exactly (what the GPU uploads).
       const Tensor rebuilt = Tensor::empty(out.pixel_values.shape(), DType::kF32);
       ops::cpu::pixels_from_bytes(out.pixel_bytes, out.pixel_levels, rebuilt);
-      EXPECT_EQ(std::memcmp(rebuilt.raw_data(), out.pixel_values.raw_data(),
-                            out.pixel_values.nbytes()),
-                0)
+      EXPECT_EQ(
+          std::memcmp(rebuilt.raw_data(), out.pixel_values.raw_data(), out.pixel_values.nbytes()),
+          0)
           << c.name;
     }
   }

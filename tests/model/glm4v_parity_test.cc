@@ -11,9 +11,9 @@
 #include <random>
 
 #include "core/npy.h"
+#include "golden_inputs.h"
 #include "model/glm4v.h"
 #include "ops/pixels.h"
-#include "golden_inputs.h"
 
 namespace glimpse::model {
 namespace {

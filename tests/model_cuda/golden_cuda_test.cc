@@ -31,11 +31,11 @@
 #include <nlohmann/json.hpp>
 #include <tuple>
 
+#include "../model/golden_inputs.h"
 #include "io/image_decode.h"
 #include "io/image_preprocess.h"
 #include "model/batch.h"
 #include "model/glm4v.h"
-#include "../model/golden_inputs.h"
 #include "parity_util.h"
 
 namespace glimpse::model {

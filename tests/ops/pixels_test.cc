@@ -38,7 +38,8 @@ TEST(PixelsFromBytes, EveryCopyOfEverySampleIsItsLevelRounded) {
           for (int64_t t = 0; t < copies; ++t)
             for (int64_t i = 0; i < area; ++i) {
               const float level =
-                  in.levels.data<float>()[c * 256 + in.bytes.data<uint8_t>()[(r * channels + c) * area + i]];
+                  in.levels.data<float>()[c * 256 +
+                                          in.bytes.data<uint8_t>()[(r * channels + c) * area + i]];
               const int64_t at = ((r * channels + c) * copies + t) * area + i;
               if (dtype == DType::kF32)
                 ASSERT_EQ(out.data<float>()[at], level);

@@ -233,9 +233,9 @@ TEST(SampleRows, AnInfiniteTopScoreIsAnErrorForSampledRowsOnly) {
   EXPECT_EQ(error_of(huge, {sampled(1.0, 0.5), sampled(1e-3, 0.5)}),
             "sample_rows: row 1: token 0 scores -inf after temperature; no distribution to sample "
             "from");
-  EXPECT_EQ(sample_rows(huge, std::vector<SampleRow>{sampled(1.0, 0.5), sampled(1.0, 0.0)})[1]
-                .token_id,
-            1);  // -1e38 ranks above -2e38 at temperature 1
+  EXPECT_EQ(
+      sample_rows(huge, std::vector<SampleRow>{sampled(1.0, 0.5), sampled(1.0, 0.0)})[1].token_id,
+      1);  // -1e38 ranks above -2e38 at temperature 1
 }
 
 TEST(SampleRows, BadInputIsAnInvalidArgumentNamingTheRow) {
