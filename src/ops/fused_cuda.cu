@@ -85,6 +85,27 @@ __global__ void __launch_bounds__(1024)
   }
 }
 
+// Where head row `head_row` of qkv goes (t · slots + slot, slots = heads + 2·kv_heads, q heads
+// first, then k, then v): its output row, its token t and its slot. Shared by the split kernels.
+template <typename Out>
+struct HeadRowTarget {
+  Out* out;
+  int64_t t;
+  int slot;
+};
+
+template <typename Out>
+__device__ inline HeadRowTarget<Out> head_row_target(int64_t head_row, int heads, int kv_heads,
+                                                     int d, Out* q, Out* k, Out* v) {
+  const int slots = heads + 2 * kv_heads;
+  const int slot = int(head_row % slots);
+  const int64_t t = head_row / slots;
+  Out* out = slot < heads              ? q + (t * heads + slot) * d
+             : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
+                                       : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+  return {out, t, slot};
+}
+
 // One thread per two features of a head row: a rotary pair (i·first_step, i·first_step +
 // second_offset) for i < pairs, else two neighbours of the unrotated tail [2·pairs, d). The v slots
 // and the tails are copies. Reads sizeof(In) and writes sizeof(Out) per element.
@@ -101,12 +122,8 @@ __global__ void split_qkv_rotary_kernel(const In* __restrict__ qkv, Out* __restr
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int p = int(i % half);
     const int64_t head_row = i / half;  // t · slots + slot
-    const int slot = int(head_row % slots);
-    const int64_t t = head_row / slots;
     const In* in = qkv + head_row * d;
-    Out* out = slot < heads             ? q + (t * heads + slot) * d
-               : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
-                                         : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+    const auto [out, t, slot] = head_row_target(head_row, heads, kv_heads, d, q, k, v);
     const bool rotated = p < pairs && slot < heads + kv_heads;
     const int a = p < pairs ? p * first_step : 2 * p;  // 2·pairs + 2·(p − pairs)
     const int b = p < pairs ? a + second_offset : a + 1;
@@ -138,12 +155,8 @@ __global__ void split_qkv_rotary_vec_kernel(const In* __restrict__ qkv, Out* __r
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int e = int(i % quads) * 4;  // first feature of the quad
     const int64_t head_row = i / quads;
-    const int slot = int(head_row % slots);
-    const int64_t t = head_row / slots;
     const In* in = qkv + head_row * d;
-    Out* out = slot < heads             ? q + (t * heads + slot) * d
-               : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
-                                         : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+    const auto [out, t, slot] = head_row_target(head_row, heads, kv_heads, d, q, k, v);
     const float4 x = load4(in + e);
     if (slot >= heads + kv_heads || e >= 2 * pairs) {  // v, or the unrotated tail
       store4(out + e, x);
@@ -187,12 +200,8 @@ __global__ void split_qkv_rotary_halves8_kernel(const In* __restrict__ qkv, Out*
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int e = int(i % octs) * 8;  // first feature of the eight
     const int64_t head_row = i / octs;
-    const int slot = int(head_row % slots);
-    const int64_t t = head_row / slots;
     const In* in = qkv + head_row * d;
-    Out* out = slot < heads              ? q + (t * heads + slot) * d
-               : slot < heads + kv_heads ? k + (t * kv_heads + (slot - heads)) * d
-                                         : v + (t * kv_heads + (slot - heads - kv_heads)) * d;
+    const auto [out, t, slot] = head_row_target(head_row, heads, kv_heads, d, q, k, v);
     float x[8];
     load8(in + e, x);
     if (slot >= heads + kv_heads || e >= 2 * pairs) {  // v, or the unrotated tail
