@@ -546,6 +546,36 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
     vision_case("segment_attention bf16 (vision 512²)", {1296}, kernel, DType::kBF16);
     vision_case("segment_attention bf16 (vision 1920x1080)", {10764}, kernel, DType::kBF16);
   }
+  // The tower's whole attention step from its packed bf16 qkv: split_qkv_rotary then
+  // segment_attention (24 MB split, before) against rotary_segment_attention (k alone split out,
+  // q rotated in the kernel, v read in place: 8 MB).
+  for (const bool fused : {false, true}) {
+    for (const int64_t patches : {int64_t(1296), int64_t(10764)}) {
+      const double pairs = double(patches) * double(patches);
+      cases.push_back(
+          {fmt::format("{} (vision {})",
+                       fused ? "rotary_segment_attention" : "split_qkv_rotary + segment_attention",
+                       patches == 1296 ? "512²" : "1920x1080"),
+           fmt::format("qkv [{}, {}] bf16", patches, 3 * kVisionHeads * kHeadDim),
+           (fused ? 12.0 : 20.0) * patches * kVisionHeads * kHeadDim,  // bf16 bytes
+           4.0 * kVisionHeads * kHeadDim * pairs, true, [=, &fill] {
+             const Tensor qkv = fill({patches, 3 * kVisionHeads * kHeadDim}, DType::kBF16),
+                          cos = fill({patches, kHeadDim / 2}), sin = fill({patches, kHeadDim / 2});
+             const std::vector<int64_t> segments = {0, patches};
+             const auto halves = ops::RotaryLayout::kHalves;
+             return std::function<void()>([=] {
+               if (fused) {
+                 ops::cuda::rotary_segment_attention(qkv, kVisionHeads, cos, sin, halves, segments,
+                                                     0.088f);
+               } else {
+                 const auto [q, k, v] = ops::cuda::split_qkv_rotary(qkv, kVisionHeads, kVisionHeads,
+                                                                    cos, sin, halves, DType::kBF16);
+                 ops::cuda::segment_attention(q, k, v, segments, 0.088f);
+               }
+             });
+           }});
+    }
+  }
   causal_case("paged_causal_attention (prefill 347)", 347, 0, kHeads, kKvHeads, true,
               AttentionKernel::kAuto);
   causal_case("paged_causal_attention (chunk 256 after 1024)", 256, 1024, kHeads, kKvHeads, true,
@@ -618,11 +648,10 @@ std::vector<OpCase> op_cases(const RandomFill& fill) {
            const Tensor qkv_bias = ops::cuda::convert(qkv_b, between);  // qkv written in between
            return std::function<void()>([=] {
              Tensor x = x0;
-             const auto [q, k, v] = ops::cuda::split_qkv_rotary(
-                 ops::cuda::linear(ops::cuda::rms_norm(x, norm, 1e-6f, between), qkv_w, &qkv_bias,
-                                   between),
-                 kVisionHeads, kVisionHeads, cos, sin, ops::RotaryLayout::kHalves, between);
-             const Tensor attended = ops::cuda::segment_attention(q, k, v, segments, 0.088f);
+             const Tensor qkv = ops::cuda::linear(ops::cuda::rms_norm(x, norm, 1e-6f, between),
+                                                  qkv_w, &qkv_bias, between);
+             const Tensor attended = ops::cuda::rotary_segment_attention(
+                 qkv, kVisionHeads, cos, sin, ops::RotaryLayout::kHalves, segments, 0.088f);
              const Tensor h = ops::cuda::rms_norm(x, norm, 1e-6f, between);
              if (half_between) {
                ops::cuda::add_linear(x, attended, proj_w);

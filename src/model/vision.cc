@@ -159,10 +159,9 @@ void VisionTower::add_attention(Tensor& x, const Block& block, const PatchLayout
   const Tensor qkv = ops::linear(
       h, block.qkv_weight, block.qkv_bias.defined() ? &block.qkv_bias : nullptr, between_);
   // qkv rows are [3, heads, head_dim]: q, k, v with as many heads each.
-  const auto [q, k, v] =
-      ops::split_qkv_rotary(qkv, heads, heads, cos, sin, ops::RotaryLayout::kHalves, between_);
   const Tensor attended =
-      ops::segment_attention(q, k, v, layout.cu_seqlens, float(1.0 / std::sqrt(double(head_dim))));
+      ops::rotary_segment_attention(qkv, heads, cos, sin, ops::RotaryLayout::kHalves,
+                                    layout.cu_seqlens, float(1.0 / std::sqrt(double(head_dim))));
   ops::add_linear(x, attended, block.proj_weight);
 }
 

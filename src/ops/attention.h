@@ -8,6 +8,7 @@
 
 #include "core/tensor.h"
 #include "ops/dispatch.h"
+#include "ops/rotary.h"
 
 namespace glimpse::ops {
 
@@ -16,12 +17,18 @@ Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64
                         float scale);
 Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          std::span<const int64_t> cu_seqlens, float scale);
+Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
+                                const Tensor& sin, RotaryLayout layout,
+                                std::span<const int64_t> cu_seqlens, float scale);
 }  // namespace cpu
 namespace cuda {
 Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v, int64_t q_offset,
                         float scale);
 Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                          std::span<const int64_t> cu_seqlens, float scale);
+Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
+                                const Tensor& sin, RotaryLayout layout,
+                                std::span<const int64_t> cu_seqlens, float scale);
 }  // namespace cuda
 
 // q: f32 [n, heads, d]; k, v: f32 [keys, kv_heads, d] with heads a multiple of kv_heads (query head
@@ -38,6 +45,18 @@ inline Tensor causal_attention(const Tensor& q, const Tensor& k, const Tensor& v
 inline Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                 std::span<const int64_t> cu_seqlens, float scale) {
   GLIMPSE_OPS_DISPATCH(q, segment_attention, q, k, v, cu_seqlens, scale);
+}
+
+// The vision tower's attention from its packed qkv [n, 3 · heads · head_dim] (rows [q | k | v]):
+// segment_attention of split_qkv_rotary(qkv, heads, heads, cos, sin, layout, qkv's dtype). On the
+// GPU, for a bf16 qkv in the halves layout with head_dim / 2 pairs, the flash kernel reads v in
+// place and rotates q as it loads it, so only k is split out (a third of the split's bytes), with
+// the same results bit for bit. Returns [n, heads · head_dim] in qkv's dtype.
+inline Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
+                                       const Tensor& sin, RotaryLayout layout,
+                                       std::span<const int64_t> cu_seqlens, float scale) {
+  GLIMPSE_OPS_DISPATCH(qkv, rotary_segment_attention, qkv, heads, cos, sin, layout, cu_seqlens,
+                       scale);
 }
 
 }  // namespace glimpse::ops

@@ -15,6 +15,7 @@
 #include "core/thread_pool.h"
 #include "ops/attention.h"
 #include "ops/convert.h"
+#include "ops/fused.h"
 #include "ops/shape_checks.h"
 #include "ops/softmax.h"
 
@@ -224,6 +225,13 @@ Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
       }
   }
   return out;
+}
+
+Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
+                                const Tensor& sin, RotaryLayout layout,
+                                std::span<const int64_t> cu_seqlens, float scale) {
+  const auto [q, k, v] = cpu::split_qkv_rotary(qkv, heads, heads, cos, sin, layout, qkv.dtype());
+  return cpu::segment_attention(q, k, v, cu_seqlens, scale);
 }
 
 }  // namespace glimpse::ops::cpu

@@ -6,6 +6,8 @@
 #include "ops/common_cuda.h"
 #include "ops/convert.h"
 #include "ops/flash_attention_cuda.h"
+#include "ops/fused.h"
+#include "ops/fused_kernels_cuda.h"
 #include "ops/kernels_cuda.h"
 #include "ops/shape_checks.h"
 
@@ -64,6 +66,33 @@ bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
 
+// The flash kernel's arguments for bf16 segments: q [tokens, heads, d] read in place (its tokens
+// q_token_stride apart), out a fresh [tokens, heads · d]; k, v and their strides are the caller's.
+struct SegmentFlash {
+  cuda_kernels::FlashAttentionArgs args{};
+  Tensor ranges, out;  // kept alive for the launch
+};
+SegmentFlash segment_flash(const void* q, int64_t q_token_stride, int64_t tokens, int64_t heads,
+                           int64_t d, std::span<const int64_t> cu_seqlens, float scale) {
+  int64_t max_keys = 0;
+  SegmentFlash f;
+  f.ranges = upload(segment_key_ranges(cu_seqlens, &max_keys));
+  f.out = Tensor::empty({tokens, heads * d}, DType::kBF16, Device::kCUDA);
+  cuda_kernels::FlashAttentionArgs& a = f.args;
+  a.q = q;
+  a.out = f.out.raw_data();
+  a.bf16_q = true;
+  a.q_token_stride = q_token_stride;
+  a.key_ranges = f.ranges.data<int32_t>();
+  a.keys = int(tokens);
+  a.tokens = int(tokens);
+  a.heads = int(heads);
+  a.kv_heads = int(heads);
+  a.head_dim = int(d);
+  a.scale = scale;
+  return f;
+}
+
 // bf16 q/k/v go to the flash kernel as they are (K and V read in place, out in bf16); what it
 // cannot serve (f16, other head dims) is widened to f32 and rounded back.
 Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -88,26 +117,13 @@ Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
     return convert(segment_attention(convert(q, DType::kF32), convert(k, DType::kF32),
                                      convert(v, DType::kF32), cu_seqlens, scale),
                    q.dtype());
-  int64_t max_keys = 0;
-  const Tensor device_ranges = upload(segment_key_ranges(cu_seqlens, &max_keys));
-  Tensor out = Tensor::empty({tokens, heads * d}, DType::kBF16, Device::kCUDA);
-  cuda_kernels::FlashAttentionArgs flash{};
-  flash.q = q.raw_data();
-  flash.k = k.data<uint16_t>();
-  flash.v = v.data<uint16_t>();
-  flash.out = out.raw_data();
-  flash.bf16_q = true;
-  flash.kv_key_stride = heads * d;
-  flash.kv_head_stride = d;
-  flash.key_ranges = device_ranges.data<int32_t>();
-  flash.keys = int(tokens);
-  flash.tokens = int(tokens);
-  flash.heads = int(heads);
-  flash.kv_heads = int(heads);
-  flash.head_dim = int(d);
-  flash.scale = scale;
-  check_launch(launch_flash(flash, kernel), op);
-  return out;
+  SegmentFlash flash = segment_flash(q.raw_data(), heads * d, tokens, heads, d, cu_seqlens, scale);
+  flash.args.k = k.data<uint16_t>();
+  flash.args.v = v.data<uint16_t>();
+  flash.args.kv_key_stride = flash.args.v_key_stride = heads * d;
+  flash.args.kv_head_stride = flash.args.v_head_stride = d;
+  check_launch(launch_flash(flash.args, kernel), op);
+  return flash.out;
 }
 
 }  // namespace
@@ -144,6 +160,49 @@ Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   args.scale = scale;
   dispatch_attention(args, op);
   return out;
+}
+
+Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
+                                const Tensor& sin, RotaryLayout layout,
+                                std::span<const int64_t> cu_seqlens, float scale) {
+  const char* op = "rotary_segment_attention";
+  check_on_gpu(qkv, op, "qkv");
+  check_float(qkv, op, "qkv");
+  check_gpu_f32(cos, op, "cos");
+  check_gpu_f32(sin, op, "sin");
+  if (qkv.dim() != 2 || heads <= 0 || qkv.size(1) % (3 * heads) != 0)
+    fail(ErrorKind::kInvalidArgument, "{}: qkv {} must be [n, 3 × {} · head_dim]", op,
+         shape_string(qkv.shape()), heads);
+  const int64_t tokens = qkv.size(0), d = qkv.size(1) / (3 * heads);
+  const bool fused = qkv.dtype() == DType::kBF16 && layout == RotaryLayout::kHalves &&
+                     d % 16 == 0 && cos.dim() == 2 && cos.size(0) == tokens &&
+                     cos.size(1) == d / 2 && sin.shape() == cos.shape() &&
+                     aligned16(qkv.raw_data()) && aligned16(cos.raw_data()) &&
+                     aligned16(sin.raw_data());
+  const FlashKernel kernel =
+      fused ? flash_kernel_for(tokens, int(heads), int(d), scale, true) : FlashKernel::kNone;
+  if (kernel == FlashKernel::kNone) {
+    const auto [q, k, v] = cuda::split_qkv_rotary(qkv, heads, heads, cos, sin, layout, qkv.dtype());
+    return cuda::segment_attention(q, k, v, cu_seqlens, scale);
+  }
+  const Tensor k = Tensor::empty({tokens, heads, d}, DType::kBF16, Device::kCUDA);  // rotated
+  check_segments(k, k, cu_seqlens, op);
+  check_launch(cuda_kernels::split_k_rotary_halves(qkv.raw_data(), k.raw_data(), cos.data<float>(),
+                                                   sin.data<float>(), tokens, int(heads),
+                                                   int(heads), int(d)),
+               op);
+  const auto* rows = qkv.data<uint16_t>();
+  SegmentFlash flash = segment_flash(rows, 3 * heads * d, tokens, heads, d, cu_seqlens, scale);
+  flash.args.q_cos = cos.data<float>();
+  flash.args.q_sin = sin.data<float>();
+  flash.args.k = k.data<uint16_t>();
+  flash.args.kv_key_stride = heads * d;
+  flash.args.kv_head_stride = d;
+  flash.args.v = rows + 2 * heads * d;
+  flash.args.v_key_stride = 3 * heads * d;
+  flash.args.v_head_stride = d;
+  check_launch(launch_flash(flash.args, kernel), op);
+  return flash.out;
 }
 
 }  // namespace glimpse::ops::cuda

@@ -78,7 +78,7 @@ __device__ inline void attend(const FlashAttentionArgs& a) {
 
   load_tile(0);
   load_tile(1);
-  load_q_fragments<kDim, Q>(a.q, rows, t4, q_frag);
+  load_q_fragments<kDim, Q>(a, rows, t4, q_frag);
 
   const float scale_log2 = a.scale * 1.4426950408889634f;
   RowState state;

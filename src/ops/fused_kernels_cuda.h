@@ -23,4 +23,9 @@ cudaError_t split_qkv_rotary(const void* qkv, FloatType in, void* q, void* k, vo
                              int heads, int kv_heads, int d, int pairs, int first_step,
                              int second_offset);
 
+// k [n, kv_heads, d] bf16 = the k slots of a bf16 qkv as split_qkv_rotary makes them, for the
+// halves layout with d / 2 pairs (d % 16 == 0, every pointer 16-byte aligned).
+cudaError_t split_k_rotary_halves(const void* qkv, void* k, const float* cos, const float* sin,
+                                  int64_t n, int heads, int kv_heads, int d);
+
 }  // namespace glimpse::ops::cuda_kernels

@@ -1,18 +1,19 @@
-// The tensor-core flash-attention path of cuda::causal_attention, cuda::paged_causal_attention and
-// cuda::segment_attention against the CPU ops, on fresh random inputs (seed printed on failure,
-// GLIMPSE_SEED=<n> replays it) with outputs from NaN-filled allocator blocks, like ops_cuda_test.
-// Each case runs under each flash kernel (mma.sync with 4 and 8 warps; wgmma, plain and pipelined
-// with 128 and 64 rows a block, where the device and build have it, else 8 warps again) and under
-// the automatic choice.
-// Tolerance, ‖gpu − cpu‖₂ / ‖cpu‖₂ over the whole output (NaN or Inf never passes): 1e-2, for
-// q, k, v and the softmax weights rounded to bf16 (8 significant bits) before the tensor-core
-// products, with f32 accumulation and an f32 softmax; measured errors are near 3e-3.
+// The tensor-core flash-attention path of cuda::causal_attention, cuda::paged_causal_attention,
+// cuda::segment_attention and cuda::rotary_segment_attention against the CPU ops, on fresh random
+// inputs (seed printed on failure, GLIMPSE_SEED=<n> replays it) with outputs from NaN-filled
+// allocator blocks, like ops_cuda_test. Each case runs under each flash kernel (mma.sync with 4 and
+// 8 warps; wgmma, plain and pipelined with 128 and 64 rows a block, where the device and build have
+// it, else 8 warps again) and under the automatic choice. Tolerance, ‖gpu − cpu‖₂ / ‖cpu‖₂ over the
+// whole output (NaN or Inf never passes): 1e-2, for q, k, v and the softmax weights rounded to bf16
+// (8 significant bits) before the tensor-core products, with f32 accumulation and an f32 softmax;
+// measured errors are near 3e-3.
 #include <cuda_runtime_api.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <numeric>
 #include <ostream>
 #include <random>
@@ -25,6 +26,7 @@
 #include "ops/attention.h"
 #include "ops/convert.h"
 #include "ops/flash_attention_cuda.h"
+#include "ops/fused.h"
 #include "ops/paged_attention.h"
 
 namespace glimpse::ops {
@@ -302,6 +304,41 @@ TEST_P(FlashSegmentAttentionCuda, Bf16MatchesCpu) {
   const Tensor q_gpu = gpu(q), k_gpu = gpu(k), v_gpu = gpu(v);
   expect_close_under_each_kernel(
       [&] { return cuda::segment_attention(q_gpu, k_gpu, v_gpu, c.cu_seqlens, scale); }, expected);
+}
+
+// The vision tower's attention from its packed bf16 qkv (rotary_segment_attention: v read in
+// place, q rotated as the flash kernel loads it, k alone split out) equals split_qkv_rotary then
+// segment_attention on the GPU bit for bit under every kernel (the same roundings in the same
+// order), and the CPU op within the flash tolerance.
+TEST_P(FlashSegmentAttentionCuda, RotaryFromPackedQkvEqualsSplitThenAttention) {
+  const SegmentCase& c = GetParam();
+  const int64_t tokens = c.cu_seqlens.back();
+  const Tensor qkv = convert(random_host({tokens, 3 * c.heads * c.d}), DType::kBF16);
+  const Tensor cos = uniform_host({tokens, c.d / 2}, -1, 1),
+               sin = uniform_host({tokens, c.d / 2}, -1, 1);
+  const float scale = 1.0f / std::sqrt(float(c.d));
+  const Tensor qkv_gpu = gpu(qkv), cos_gpu = gpu(cos), sin_gpu = gpu(sin);
+  const auto halves = RotaryLayout::kHalves;
+  auto fused = [&] {
+    return cuda::rotary_segment_attention(qkv_gpu, c.heads, cos_gpu, sin_gpu, halves, c.cu_seqlens,
+                                          scale);
+  };
+  expect_close_under_each_kernel(
+      fused, cpu::rotary_segment_attention(qkv, c.heads, cos, sin, halves, c.cu_seqlens, scale));
+  ForcedKernels restore;
+  for (const cuda::AttentionKernel kernel : ForcedKernels::kAll) {
+    SCOPED_TRACE(kernel_name(kernel));
+    cuda::force_attention_kernel(kernel);
+    const auto [q, k, v] =
+        cuda::split_qkv_rotary(qkv_gpu, c.heads, c.heads, cos_gpu, sin_gpu, halves, DType::kBF16);
+    const Tensor composed =
+        to_device(cuda::segment_attention(q, k, v, c.cu_seqlens, scale), Device::kCPU);
+    poison_outputs(composed.nbytes());
+    const Tensor actual = to_device(fused(), Device::kCPU);
+    ASSERT_EQ(actual.shape(), composed.shape());
+    ASSERT_EQ(actual.dtype(), DType::kBF16);
+    EXPECT_EQ(std::memcmp(actual.raw_data(), composed.raw_data(), composed.nbytes()), 0);
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -24,7 +24,8 @@
 # cases yet) makes the model itself, skips parity and takes the peer column from
 # ../shared/notes/baseline-h100.md: the timings without the peer's 4 minutes.
 # Environment: MODEL_DIR, CASES_DIR, PEER_OUT override the /root paths; SKIP_OPS=1 skips the op
-# tests and op benchmark; SKIP_SWEEPS=1 the step-budget sweep, step traces and the eager run; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
+# tests and op benchmark; GEMM_ALGOS=1 adds the cuBLASLt kernel search for the vision GEMMs
+# (gemm_algos_bench, GEMM_FILTER: a shape name part); SKIP_SWEEPS=1 the step-budget sweep, step traces and the eager run; for a dry run of the plumbing (e.g. on a CPU box with the tiny model):
 # PYTHON (default python3), PEER_ARGS (extra peer.py arguments, e.g. --tiny), GLIMPSE_DEVICE (cuda),
 # BENCH_ARGS (extra glimpse bench arguments), PACK_DIR (an unpacked pack instead of the .tar.xz).
 set -euo pipefail
@@ -36,12 +37,12 @@ if [[ "${1:-}" == pack ]]; then
   BUILD=${2:-build/cuda}
   [[ -f "$BUILD/build.ninja" ]] || cmake --preset cuda -B "$BUILD" >/dev/null
   cmake --build "$BUILD" -j "${GLIMPSE_JOBS:-2}" --target glimpse golden_cuda_test full_size_parity \
-    ops_cuda_test ops_cuda_bench
+    ops_cuda_test ops_cuda_bench gemm_algos_bench
   STAGE=$(mktemp -d)
   mkdir -p "$STAGE/bin" "$STAGE/lib"
   cp "$BUILD/glimpse" "$BUILD/tests/model_cuda/golden_cuda_test" \
     "$BUILD/tests/model_cuda/full_size_parity" "$BUILD/tests/ops_cuda/ops_cuda_test" \
-    "$BUILD/benchmarks/ops_cuda_bench" "$STAGE/bin/"
+    "$BUILD/benchmarks/ops_cuda_bench" "$BUILD/benchmarks/gemm_algos_bench" "$STAGE/bin/"
   strip --strip-unneeded "$STAGE"/bin/*
   # Every library the programs load except glibc, the compiler runtime (the device's Ubuntu 24.04
   # copies are newer and compatible) and CUDA (the device's own CUDA 13): ICU 72 (the device has
@@ -137,6 +138,12 @@ if [[ $PHASE == glimpse || $PHASE == all || $PHASE == ops ]]; then
     "$BIN/ops_cuda_bench" "${BENCH_FILTER:-}" >"$RUN/ops_cuda_bench.md" 2>&1
     STATUS[ops_cuda_bench]=$?
     grep -iE 'GB/s|TFLOP' "$RUN/ops_cuda_bench.md" | head -4
+    if [[ ${GEMM_ALGOS:-0} == 1 ]]; then
+      stage gemm_algos
+      # cuBLASLt's heuristic pick against every configuration it accepts, for the vision GEMMs.
+      "$BIN/gemm_algos_bench" "${GEMM_FILTER:-}"
+      STATUS[gemm_algos]=$?
+    fi
   fi
 fi
 if [[ $PHASE == ops ]]; then
