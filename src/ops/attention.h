@@ -49,8 +49,8 @@ inline Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& 
 
 // The vision tower's attention from its packed qkv [n, 3 · heads · head_dim] (rows [q | k | v]):
 // segment_attention of split_qkv_rotary(qkv, heads, heads, cos, sin, layout, qkv's dtype). On the
-// GPU, for a bf16 qkv in the halves layout with head_dim / 2 pairs, the flash kernel reads v in
-// place and rotates q as it loads it, so only k is split out (a third of the split's bytes), with
+// GPU, for a bf16 qkv in the halves layout with head_dim / 2 pairs, q and k are rotated into a
+// buffer laid out as qkv and the flash kernel reads v in place: two thirds of the split's bytes,
 // the same results bit for bit. Returns [n, heads · head_dim] in qkv's dtype.
 inline Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& cos,
                                        const Tensor& sin, RotaryLayout layout,

@@ -34,18 +34,22 @@ cuda_kernels::AttentionArgs check_qkv(const Tensor& q, const Tensor& k, const Te
   return args;
 }
 
-// Segments: q and k of one shape [tokens, heads, d]; cu_seqlens non-decreasing from 0 to tokens.
-void check_segments(const Tensor& q, const Tensor& k, std::span<const int64_t> cu_seqlens,
-                    const char* op) {
-  if (k.shape() != q.shape())
-    fail(ErrorKind::kInvalidArgument, "{}: q {} and k {} must have the same shape", op,
-         shape_string(q.shape()), shape_string(k.shape()));
-  const int64_t tokens = q.size(0);
+// cu_seqlens non-decreasing from 0 to tokens.
+void check_cu_seqlens(int64_t tokens, std::span<const int64_t> cu_seqlens, const char* op) {
   if (cu_seqlens.size() < 2 || cu_seqlens.front() != 0 || cu_seqlens.back() != tokens)
     fail(ErrorKind::kInvalidArgument, "{}: cu_seqlens must run from 0 to {} tokens", op, tokens);
   for (size_t s = 1; s < cu_seqlens.size(); ++s)
     if (cu_seqlens[s] < cu_seqlens[s - 1])
       fail(ErrorKind::kInvalidArgument, "{}: cu_seqlens decreases at index {}", op, s);
+}
+
+// Segments: q and k of one shape [tokens, heads, d] and valid cu_seqlens.
+void check_segments(const Tensor& q, const Tensor& k, std::span<const int64_t> cu_seqlens,
+                    const char* op) {
+  if (k.shape() != q.shape())
+    fail(ErrorKind::kInvalidArgument, "{}: q {} and k {} must have the same shape", op,
+         shape_string(q.shape()), shape_string(k.shape()));
+  check_cu_seqlens(q.size(0), cu_seqlens, op);
 }
 
 // Each token's key range [segment start, segment end), for the kernels; *max_keys gets the
@@ -62,6 +66,26 @@ std::vector<int32_t> segment_key_ranges(std::span<const int64_t> cu_seqlens, int
   return key_ranges;
 }
 
+// The key ranges of `cu_seqlens` on the GPU. The vision tower asks for the same segments in each
+// of its blocks: the last upload is kept per thread (on that thread's stream, so a reuse is ordered
+// after it), sparing the stream a copy between two kernels per block.
+Tensor device_key_ranges(std::span<const int64_t> cu_seqlens, int64_t* max_keys) {
+  struct Last {
+    std::vector<int64_t> cu_seqlens;
+    int64_t max_keys = 0;
+    Tensor ranges;
+  };
+  thread_local Last last;
+  if (!last.ranges.defined() || !std::equal(cu_seqlens.begin(), cu_seqlens.end(),
+                                            last.cu_seqlens.begin(), last.cu_seqlens.end())) {
+    last.max_keys = 0;
+    last.ranges = upload(segment_key_ranges(cu_seqlens, &last.max_keys));
+    last.cu_seqlens.assign(cu_seqlens.begin(), cu_seqlens.end());
+  }
+  *max_keys = std::max(*max_keys, last.max_keys);
+  return last.ranges;
+}
+
 bool aligned16(const void* p) {
   return reinterpret_cast<uintptr_t>(p) % 16 == 0;
 }
@@ -76,7 +100,7 @@ SegmentFlash segment_flash(const void* q, int64_t q_token_stride, int64_t tokens
                            int64_t d, std::span<const int64_t> cu_seqlens, float scale) {
   int64_t max_keys = 0;
   SegmentFlash f;
-  f.ranges = upload(segment_key_ranges(cu_seqlens, &max_keys));
+  f.ranges = device_key_ranges(cu_seqlens, &max_keys);
   f.out = Tensor::empty({tokens, heads * d}, DType::kBF16, Device::kCUDA);
   cuda_kernels::FlashAttentionArgs& a = f.args;
   a.q = q;
@@ -120,8 +144,8 @@ Tensor segment_attention_half(const Tensor& q, const Tensor& k, const Tensor& v,
   SegmentFlash flash = segment_flash(q.raw_data(), heads * d, tokens, heads, d, cu_seqlens, scale);
   flash.args.k = k.data<uint16_t>();
   flash.args.v = v.data<uint16_t>();
-  flash.args.kv_key_stride = flash.args.v_key_stride = heads * d;
-  flash.args.kv_head_stride = flash.args.v_head_stride = d;
+  flash.args.kv_key_stride = heads * d;
+  flash.args.kv_head_stride = d;
   check_launch(launch_flash(flash.args, kernel), op);
   return flash.out;
 }
@@ -152,7 +176,7 @@ Tensor segment_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   if (q.dtype() != DType::kF32) return segment_attention_half(q, k, v, cu_seqlens, scale);
   cuda_kernels::AttentionArgs args = check_qkv(q, k, v, op);
   check_segments(q, k, cu_seqlens, op);
-  const Tensor device_ranges = upload(segment_key_ranges(cu_seqlens, &args.max_keys));
+  const Tensor device_ranges = device_key_ranges(cu_seqlens, &args.max_keys);
   Tensor out =
       Tensor::empty({args.tokens, int64_t(args.heads) * args.head_dim}, DType::kF32, Device::kCUDA);
   args.out = out.data<float>();
@@ -174,6 +198,7 @@ Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& 
     fail(ErrorKind::kInvalidArgument, "{}: qkv {} must be [n, 3 × {} · head_dim]", op,
          shape_string(qkv.shape()), heads);
   const int64_t tokens = qkv.size(0), d = qkv.size(1) / (3 * heads);
+  check_cu_seqlens(tokens, cu_seqlens, op);
   const bool fused = qkv.dtype() == DType::kBF16 && layout == RotaryLayout::kHalves &&
                      d % 16 == 0 && cos.dim() == 2 && cos.size(0) == tokens &&
                      cos.size(1) == d / 2 && sin.shape() == cos.shape() &&
@@ -185,22 +210,18 @@ Tensor rotary_segment_attention(const Tensor& qkv, int64_t heads, const Tensor& 
     const auto [q, k, v] = cuda::split_qkv_rotary(qkv, heads, heads, cos, sin, layout, qkv.dtype());
     return cuda::segment_attention(q, k, v, cu_seqlens, scale);
   }
-  const Tensor k = Tensor::empty({tokens, heads, d}, DType::kBF16, Device::kCUDA);  // rotated
-  check_segments(k, k, cu_seqlens, op);
-  check_launch(cuda_kernels::split_k_rotary_halves(qkv.raw_data(), k.raw_data(), cos.data<float>(),
-                                                   sin.data<float>(), tokens, int(heads),
-                                                   int(heads), int(d)),
+  // q and k rotated, laid out as qkv (its v third unwritten): q, k and v then share one layout.
+  const Tensor rotated = Tensor::empty(qkv.shape(), DType::kBF16, Device::kCUDA);
+  check_launch(cuda_kernels::rotate_qk_packed_halves(qkv.raw_data(), rotated.raw_data(),
+                                                     cos.data<float>(), sin.data<float>(), tokens,
+                                                     int(heads), int(heads), int(d)),
                op);
-  const auto* rows = qkv.data<uint16_t>();
-  SegmentFlash flash = segment_flash(rows, 3 * heads * d, tokens, heads, d, cu_seqlens, scale);
-  flash.args.q_cos = cos.data<float>();
-  flash.args.q_sin = sin.data<float>();
-  flash.args.k = k.data<uint16_t>();
-  flash.args.kv_key_stride = heads * d;
+  const int64_t row = 3 * heads * d;
+  SegmentFlash flash = segment_flash(rotated.raw_data(), row, tokens, heads, d, cu_seqlens, scale);
+  flash.args.k = rotated.data<uint16_t>() + heads * d;
+  flash.args.v = qkv.data<uint16_t>() + 2 * heads * d;
+  flash.args.kv_key_stride = row;
   flash.args.kv_head_stride = d;
-  flash.args.v = rows + 2 * heads * d;
-  flash.args.v_key_stride = 3 * heads * d;
-  flash.args.v_head_stride = d;
   check_launch(launch_flash(flash.args, kernel), op);
   return flash.out;
 }

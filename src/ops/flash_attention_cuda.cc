@@ -121,8 +121,8 @@ void dispatch_attention(const cuda_kernels::AttentionArgs& args, const char* op)
   flash.v = v;
   flash.out = args.out;
   flash.q_token_stride = int64_t(args.heads) * args.head_dim;
-  flash.kv_key_stride = flash.v_key_stride = args.head_dim;
-  flash.kv_head_stride = flash.v_head_stride = keys * args.head_dim;
+  flash.kv_key_stride = args.head_dim;
+  flash.kv_head_stride = keys * args.head_dim;
   flash.key_ranges = args.key_ranges;
   flash.q_offset = args.q_offset;
   flash.keys = int(keys);

@@ -103,7 +103,7 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
   // K and V rows [key0, key0 + kKeyTile) of this KV head → stage `stage`; rows past the end read
   // as zeros (their scores are masked, and zero values keep 0·v finite).
   const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
-  const uint16_t* v_head = a.v + int64_t(kv_head) * a.v_head_stride;
+  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
   auto load_tile = [&](int stage, int key0) {
     uint16_t* k_tile = shared + stage * 2 * kKeyTile * kStride;
     uint16_t* v_tile = k_tile + kKeyTile * kStride;
@@ -112,11 +112,9 @@ __global__ void __launch_bounds__(kWarps * 32, 8 / kWarps)
       const int c = int(threadIdx.x) + i * kThreads;
       const int r = c / kChunksPerRow, col = (c % kChunksPerRow) * 8;
       const bool valid = key0 + r < a.keys;
-      const int64_t key = valid ? key0 + r : 0;
-      cp_async_16(shared_address(k_tile + r * kStride + col), k_head + key * a.kv_key_stride + col,
-                  valid);
-      cp_async_16(shared_address(v_tile + r * kStride + col), v_head + key * a.v_key_stride + col,
-                  valid);
+      const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + col;
+      cp_async_16(shared_address(k_tile + r * kStride + col), k_head + src, valid);
+      cp_async_16(shared_address(v_tile + r * kStride + col), v_head + src, valid);
     }
   };
 

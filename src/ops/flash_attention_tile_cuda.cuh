@@ -45,11 +45,6 @@ __device__ inline uint32_t pack_bf16(float low, float high) {
   return bits;
 }
 
-// Two consecutive bf16 in memory as floats, the lower address first.
-__device__ inline float2 bf16_pair(const void* p) {
-  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(p));
-}
-
 // 2^x on the special-function unit; 2^-inf = 0.
 __device__ inline float exp2_approx(float x) {
   float y;
@@ -83,10 +78,9 @@ __device__ inline BlockKeys block_keys(const FlashAttentionArgs& a, int64_t row0
 }
 
 // The two rows of a thread (g and g + 8 of its warp's 16, from `warp_row0`): where they live in
-// q/out, and their keys.
+// out (and in q when it is packed), and their keys.
 struct ThreadRows {
-  int64_t q_offset[2], out_offset[2];
-  int token[2];
+  int64_t offset[2];
   bool valid[2];
   Keys keys[2];
 };
@@ -101,49 +95,37 @@ __device__ inline ThreadRows thread_rows(const FlashAttentionArgs& a, int64_t wa
     r.valid[h] = m < rows;
     const int token = r.valid[h] ? int(m / group) : 0;
     const int head = kv_head * group + int(m % group);
-    r.token[h] = token;
-    r.q_offset[h] = int64_t(token) * a.q_token_stride + int64_t(head) * head_dim;
-    r.out_offset[h] = (int64_t(token) * a.heads + head) * head_dim;
+    r.offset[h] = (int64_t(token) * a.heads + head) * head_dim;
     r.keys[h] = r.valid[h] ? token_keys(a, token) : Keys{0, 0};
   }
   return r;
 }
 
 // Q of the thread's rows as bf16 A fragments [k16 step][4 registers]: an f32 q rounded in
-// registers, a bf16 q read as is or, with a.q_cos set, rotated (pair p = dims p and p + kDim / 2,
-// which sit in the same registers of steps s and s + kDim / 32): x·c ∓ partner·s in f32 and
-// rounded, split_qkv_rotary's arithmetic. Invalid rows are zeros.
+// registers, a bf16 q read as is; invalid rows are zeros. Q's tokens are a.q_token_stride apart
+// (the row's place in q is derived here, once, so that the key loop holds only its place in out).
 template <int kDim, typename Q>
 __device__ inline void load_q_fragments(const FlashAttentionArgs& a, const ThreadRows& rows, int t4,
                                         uint32_t (&q_frag)[kDim / 16][4]) {
   const Q* q = static_cast<const Q*>(a.q);
+  int64_t q_offset[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t head_row = rows.offset[h] / kDim;  // token · heads + head
+    q_offset[h] = head_row / a.heads * a.q_token_stride + head_row % a.heads * kDim;
+  }
 #pragma unroll
   for (int s = 0; s < kDim / 16; ++s)
 #pragma unroll
     for (int r = 0; r < 4; ++r) {
       const int h = r & 1, col = s * 16 + 2 * t4 + 8 * (r >> 1);
       if constexpr (std::is_same_v<Q, float>) {
-        const float2 x = rows.valid[h]
-                             ? *reinterpret_cast<const float2*>(q + rows.q_offset[h] + col)
-                             : make_float2(0.0f, 0.0f);
+        const float2 x = rows.valid[h] ? *reinterpret_cast<const float2*>(q + q_offset[h] + col)
+                                       : make_float2(0.0f, 0.0f);
         q_frag[s][r] = pack_bf16(x.x, x.y);
-      } else if (!rows.valid[h]) {
-        q_frag[s][r] = 0u;
-      } else if (a.q_cos ==
-                 nullptr) {  // two bf16, the lower column in the low half as memory holds them
-        q_frag[s][r] = *reinterpret_cast<const uint32_t*>(q + rows.q_offset[h] + col);
-      } else {
-        constexpr int kPairs = kDim / 2;
-        const bool first = col < kPairs;
-        const int p = first ? col : col - kPairs;
-        const float2 x = bf16_pair(q + rows.q_offset[h] + col);
-        const float2 partner = bf16_pair(q + rows.q_offset[h] + (first ? col + kPairs : p));
-        const int64_t angle = int64_t(rows.token[h]) * kPairs + p;
-        const float2 c = *reinterpret_cast<const float2*>(a.q_cos + angle);
-        const float2 sn = *reinterpret_cast<const float2*>(a.q_sin + angle);
-        const float sign = first ? -1.0f : 1.0f;
-        q_frag[s][r] = pack_bf16(fmaf(sign * partner.x, sn.x, x.x * c.x),
-                                 fmaf(sign * partner.y, sn.y, x.y * c.y));
+      } else {  // two bf16, the lower column in the low half as memory holds them
+        q_frag[s][r] =
+            rows.valid[h] ? *reinterpret_cast<const uint32_t*>(q + q_offset[h] + col) : 0u;
       }
     }
 }
@@ -218,7 +200,7 @@ __device__ inline void store_rows(const float (&o)[kDimTiles][4], const RowState
     sum += __shfl_xor_sync(0xffffffffu, sum, 2);
     const float inverse = sum > 0.0f ? 1.0f / sum : 0.0f;
     if (!rows.valid[h]) continue;
-    Q* out = static_cast<Q*>(out_base) + rows.out_offset[h];
+    Q* out = static_cast<Q*>(out_base) + rows.offset[h];
 #pragma unroll
     for (int n = 0; n < kDimTiles; ++n) {
       const float x = o[n][2 * h] * inverse, y = o[n][2 * h + 1] * inverse;

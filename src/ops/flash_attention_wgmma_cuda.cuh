@@ -144,16 +144,16 @@ template <int kThreads>
 __device__ inline void load_kv_tile(const FlashAttentionArgs& a, int kv_head, uint32_t stage,
                                     int key0) {
   const uint16_t* k_head = a.k + int64_t(kv_head) * a.kv_head_stride;
-  const uint16_t* v_head = a.v + int64_t(kv_head) * a.v_head_stride;
+  const uint16_t* v_head = a.v + int64_t(kv_head) * a.kv_head_stride;
 #pragma unroll
   for (int i = 0; i < kWgmmaKeyTile * 16 / kThreads; ++i) {
     const int c = int(threadIdx.x) + i * kThreads;
     const int r = c / 16, chunk = c % 16;
     const bool valid = key0 + r < a.keys;
-    const int64_t key = valid ? key0 + r : 0;
+    const int64_t src = int64_t(valid ? key0 + r : 0) * a.kv_key_stride + chunk * 8;
     const uint32_t offset = swizzled_offset(r, chunk);
-    cp_async_16(stage + offset, k_head + key * a.kv_key_stride + chunk * 8, valid);
-    cp_async_16(stage + kTileBytes + offset, v_head + key * a.v_key_stride + chunk * 8, valid);
+    cp_async_16(stage + offset, k_head + src, valid);
+    cp_async_16(stage + kTileBytes + offset, v_head + src, valid);
   }
 }
 

@@ -187,25 +187,26 @@ __global__ void split_qkv_rotary_vec_kernel(const In* __restrict__ qkv, Out* __r
 
 // The halves layout from a half qkv, eight features a thread (16-byte loads and stores; pairs % 8
 // == 0): the same arithmetic as the kernel above with half as many memory instructions. Only the
-// slots [first_slot, first_slot + slot_count) of each row are split: all of them (the vision
-// tower: 12 MB read and 12 MB written per block at 512²), or the k slots alone for
-// rotary_segment_attention (4 MB and 4 MB).
+// first slot_count slots of each row are split: all of them (the vision tower's split: 12 MB read
+// and 12 MB written per block at 512²), or q and k alone, into `packed` laid out as qkv instead of
+// q/k/v when it is set (rotary_segment_attention: 8 MB and 8 MB, v is read in place).
 template <typename In, typename Out>
 __global__ void split_qkv_rotary_halves8_kernel(const In* __restrict__ qkv, Out* __restrict__ q,
                                                 Out* __restrict__ k, Out* __restrict__ v,
                                                 const float* __restrict__ cos,
                                                 const float* __restrict__ sin, int64_t n, int heads,
-                                                int kv_heads, int d, int pairs, int first_slot,
-                                                int slot_count) {
+                                                int kv_heads, int d, int pairs, int slot_count,
+                                                Out* __restrict__ packed) {
   const int slots = heads + 2 * kv_heads, octs = d / 8;
   const int64_t total = n * slot_count * octs;
   const int64_t stride = int64_t(gridDim.x) * blockDim.x;
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += stride) {
     const int e = int(i % octs) * 8;  // first feature of the eight
     const int64_t split_row = i / octs;
-    const int64_t head_row = split_row / slot_count * slots + first_slot + split_row % slot_count;
+    const int64_t head_row = split_row / slot_count * slots + split_row % slot_count;
     const In* in = qkv + head_row * d;
-    const auto [out, t, slot] = head_row_target(head_row, heads, kv_heads, d, q, k, v);
+    auto [out, t, slot] = head_row_target(head_row, heads, kv_heads, d, q, k, v);
+    if (packed) out = packed + head_row * d;
     float x[8];
     load8(in + e, x);
     if (slot >= heads + kv_heads || e >= 2 * pairs) {  // v, or the unrotated tail
@@ -238,7 +239,7 @@ void launch_split_qkv_rotary(const In* qkv, void* q, void* k, void* v, const flo
   if (sizeof(In) == 2 && halves && pairs % 8 == 0 && d % 8 == 0 && 2 * pairs <= d &&
       aligned16(qkv, cos, sin, q, k, v)) {
     split_qkv_rotary_halves8_kernel<In, Out><<<grid_for(n * slots * (d / 8), kThreads), kThreads>>>(
-        qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs, 0, int(slots));
+        qkv, qo, ko, vo, cos, sin, n, heads, kv_heads, d, pairs, int(slots), nullptr);
     return;
   }
   if (d % 4 == 0 && 2 * pairs <= d && (halves || interleaved) && aligned16(qkv, cos, sin)) {
@@ -321,16 +322,15 @@ cudaError_t split_qkv_rotary(const void* qkv, FloatType in, void* q, void* k, vo
   return cudaGetLastError();
 }
 
-cudaError_t split_k_rotary_halves(const void* qkv, void* k, const float* cos, const float* sin,
-                                  int64_t n, int heads, int kv_heads, int d) {
-  const int pairs = d / 2;
-  if (d % 16 != 0 || !aligned16(qkv, cos, sin, k)) return cudaErrorInvalidValue;
-  if (n * kv_heads == 0) return cudaSuccess;
-  const auto* in = static_cast<const __nv_bfloat16*>(qkv);
-  split_qkv_rotary_halves8_kernel<__nv_bfloat16, __nv_bfloat16>
-      <<<grid_for(n * kv_heads * (d / 8), kThreads), kThreads>>>(
-          in, nullptr, static_cast<__nv_bfloat16*>(k), nullptr, cos, sin, n, heads, kv_heads, d,
-          pairs, heads, kv_heads);
+cudaError_t rotate_qk_packed_halves(const void* qkv, void* rotated, const float* cos,
+                                    const float* sin, int64_t n, int heads, int kv_heads, int d) {
+  if (d % 16 != 0 || !aligned16(qkv, rotated, cos, sin)) return cudaErrorInvalidValue;
+  if (n * (heads + kv_heads) == 0) return cudaSuccess;
+  using T = __nv_bfloat16;
+  split_qkv_rotary_halves8_kernel<T, T>
+      <<<grid_for(n * (heads + kv_heads) * (d / 8), kThreads), kThreads>>>(
+          static_cast<const T*>(qkv), nullptr, nullptr, nullptr, cos, sin, n, heads, kv_heads, d,
+          d / 2, heads + kv_heads, static_cast<T*>(rotated));
   return cudaGetLastError();
 }
 

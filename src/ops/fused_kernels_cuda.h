@@ -23,9 +23,10 @@ cudaError_t split_qkv_rotary(const void* qkv, FloatType in, void* q, void* k, vo
                              int heads, int kv_heads, int d, int pairs, int first_step,
                              int second_offset);
 
-// k [n, kv_heads, d] bf16 = the k slots of a bf16 qkv as split_qkv_rotary makes them, for the
-// halves layout with d / 2 pairs (d % 16 == 0, every pointer 16-byte aligned).
-cudaError_t split_k_rotary_halves(const void* qkv, void* k, const float* cos, const float* sin,
-                                  int64_t n, int heads, int kv_heads, int d);
+// The q and k slots of a bf16 qkv [n, (heads + 2·kv_heads) · d], rotated as split_qkv_rotary
+// rotates them (halves layout, d / 2 pairs), into `rotated` laid out as qkv; its v slots are not
+// written. d % 16 == 0, every pointer 16-byte aligned.
+cudaError_t rotate_qk_packed_halves(const void* qkv, void* rotated, const float* cos,
+                                    const float* sin, int64_t n, int heads, int kv_heads, int d);
 
 }  // namespace glimpse::ops::cuda_kernels

@@ -77,16 +77,11 @@ cudaError_t attention(const AttentionArgs& args, const AttentionPlan& plan, floa
 struct FlashAttentionArgs {
   const void* q;              // [tokens, heads, head_dim], tokens q_token_stride elements apart
   const uint16_t* k;          // bf16
-  const uint16_t* v;          // bf16
+  const uint16_t* v;          // bf16, laid out as k
   void* out;                  // [tokens, heads · head_dim], q's type
   bool bf16_q;                // q and out are bf16 (else f32)
   int64_t q_token_stride;     // elements (heads · head_dim when q is packed)
-  int64_t kv_key_stride, kv_head_stride;  // elements, of k
-  int64_t v_key_stride, v_head_stride;    // elements, of v
-  // When set (bf16 q, head_dim / 2 pairs in the halves layout): q is rotated as it loads, in f32
-  // as split_qkv_rotary does, by the angles cos/sin f32 [tokens, head_dim / 2].
-  const float* q_cos;
-  const float* q_sin;
+  int64_t kv_key_stride, kv_head_stride;  // elements
   const int32_t* key_ranges;  // device [tokens, 2], or null (causal)
   int64_t q_offset;
   int keys, tokens, heads, kv_heads, head_dim;

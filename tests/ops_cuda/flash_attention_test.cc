@@ -306,8 +306,8 @@ TEST_P(FlashSegmentAttentionCuda, Bf16MatchesCpu) {
       [&] { return cuda::segment_attention(q_gpu, k_gpu, v_gpu, c.cu_seqlens, scale); }, expected);
 }
 
-// The vision tower's attention from its packed bf16 qkv (rotary_segment_attention: v read in
-// place, q rotated as the flash kernel loads it, k alone split out) equals split_qkv_rotary then
+// The vision tower's attention from its packed bf16 qkv (rotary_segment_attention: q and k
+// rotated into a buffer laid out as qkv, v read in place) equals split_qkv_rotary then
 // segment_attention on the GPU bit for bit under every kernel (the same roundings in the same
 // order), and the CPU op within the flash tolerance.
 TEST_P(FlashSegmentAttentionCuda, RotaryFromPackedQkvEqualsSplitThenAttention) {
