@@ -141,7 +141,7 @@ if [[ $PHASE == glimpse || $PHASE == all || $PHASE == ops ]]; then
     if [[ ${GEMM_ALGOS:-0} == 1 ]]; then
       stage gemm_algos
       # cuBLASLt's heuristic pick against every configuration it accepts, for the vision GEMMs.
-      "$BIN/gemm_algos_bench" "${GEMM_FILTER:-}"
+      timeout 240 "$BIN/gemm_algos_bench" "${GEMM_FILTER:-}"
       STATUS[gemm_algos]=$?
     fi
   fi
