@@ -25,10 +25,10 @@ step "asan: tests labelled 'sanitize'"
 ctest --preset asan -j "$JOBS"
 
 if command -v nvcc >/dev/null 2>&1 || [[ -x /usr/local/cuda/bin/nvcc ]]; then
-  step "cuda: compile glimpse with the CUDA backend and the GPU tests (no GPU here)"
+  step "cuda: compile glimpse with the CUDA backend, the GPU tests and benchmarks (no GPU here)"
   cmake --preset cuda >/dev/null
   cmake --build --preset cuda -j "$JOBS" --target glimpse ops_cuda_test golden_cuda_test \
-    full_size_parity
+    full_size_parity ops_cuda_bench gemm_algos_bench
   # A CUDA build on a machine without a GPU must say so, not crash.
   if ! nvidia-smi >/dev/null 2>&1; then
     set +e
