@@ -20,19 +20,11 @@
 #include <string>
 #include <vector>
 
+#include "cuda_bench_check.h"
+
 namespace {
 
-void check(cudaError_t status, const char* what) {
-  if (status == cudaSuccess) return;
-  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(status));
-  std::exit(1);
-}
-
-void check(cublasStatus_t status, const char* what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return;
-  std::fprintf(stderr, "%s: %s\n", what, cublasLtGetStatusString(status));
-  std::exit(1);
-}
+using glimpse::bench::check;
 
 constexpr size_t kWorkspaceBytes = size_t(32) << 20;
 constexpr size_t kL2Bytes = size_t(50) << 20;

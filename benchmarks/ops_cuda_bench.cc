@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "core/device_copy.h"
+#include "cuda_bench_check.h"
 #include "ops/attention.h"
 #include "ops/convert.h"
 #include "ops/elementwise.h"
@@ -42,17 +43,7 @@ cudaError_t gpu_sleep(uint64_t nanoseconds);  // ops_cuda_bench_sleep.cu
 namespace glimpse {
 namespace {
 
-void check(cudaError_t status, const char* what) {
-  if (status == cudaSuccess) return;
-  std::fprintf(stderr, "%s: %s\n", what, cudaGetErrorString(status));
-  std::exit(1);
-}
-
-void check(cublasStatus_t status, const char* what) {
-  if (status == CUBLAS_STATUS_SUCCESS) return;
-  std::fprintf(stderr, "%s: %s\n", what, cublasLtGetStatusString(status));
-  std::exit(1);
-}
+using bench::check;
 
 // Device tensors filled by tiling a 16 MiB block of random values of their dtype (never zeros).
 class RandomFill {
